@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv with everything snn-compile needs (idempotent). Used by `make venv`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip "$@"; }
+pip install -q --upgrade pip setuptools wheel
+# The CPU build of torch that lies on this machine; a plain "torch" pulls a multi-GB CUDA build.
+pip install -q torch==2.13.0
+# lava-nc 0.10.0 declares Python < 3.11 but runs on 3.11 with a small shim
+# (snn_compile/lava_compat.py). Its pinned dependencies come from pyproject.toml.
+pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+pip install -q -e ".[test]"
+.venv/bin/python -c "import snn_compile, torch, snntorch, nir, onnxruntime; print('venv ready: torch', torch.__version__)"

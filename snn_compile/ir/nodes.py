@@ -1,0 +1,362 @@
+"""Nodes of the float, discrete-time IR.
+
+Every node is a small frozen dataclass. Parameters are numpy arrays (float32 for the float IR).
+Shapes exclude batch and time: a layer of 10 neurons has shape ``(10,)``, a feature map
+``(C, H, W)``.
+
+Time is discrete. One call of a node's update is one time step ``t``; ``x[t]`` is the node's
+(summed) input at step ``t``. The equations in each docstring are the definition that the float
+reference simulator (:mod:`snn_compile.reference`) executes and that every backend reproduces.
+
+Neuron conventions shared by :class:`LIF`, :class:`CubaLIF` and :class:`IF`
+(``H(z) = 1 if z > 0 else 0`` for ``spike_test=">"``, ``z >= 0`` for ``">="``)::
+
+    r[t] = H(v[t-1] - thr)          # the spike test applied to the *stored* membrane
+                                    # (r = s[t-1] for next-step resets; 0 unless the
+                                    #  stored v still exceeds thr for same-step resets)
+    v'   = <neuron-specific update>
+    reset="subtract":  v' -= r * thr
+    reset="zero":      v' = <update with v[t-1] replaced by (1 - r) * v[t-1]>, or, with
+                       reset_discards_input, v' = (1 - r) * v'   (the whole step is lost)
+    s[t] = H(v' - thr)
+    reset_timing="next_step":  v[t] = v'
+    reset_timing="same_step":  v[t] = v' - (s[t] - r) * thr        (subtract)
+                               v[t] = v' - (s[t] - r) * v'         (zero)
+
+This is snnTorch's update word for word (``reset_delay=True`` is ``next_step``); textbook
+"reset right after the spike" is ``same_step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from ..errors import GraphError
+
+Shape = tuple[int, ...]
+ResetMode = Literal["zero", "subtract", "none"]
+ResetTiming = Literal["same_step", "next_step"]
+SpikeTest = Literal[">", ">="]
+
+
+def _array(value, dtype=np.float32) -> np.ndarray:
+    arr = np.array(value, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+def _finite(node: str, key: str, arr: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(arr)):
+        raise GraphError(f"parameter '{key}' is not finite", node=node, value=_first_bad(arr),
+                         hint="the model holds NaN/Inf values; retrain or fix it")
+    return arr
+
+
+def _pair(value) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        a, b = value
+        return int(a), int(b)
+    return int(value), int(value)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Node:
+    """Base class: a named operation of one time step."""
+
+    name: str
+    stateful: ClassVar[bool] = False  # holds state across time steps (may close a cycle)
+    spiking: ClassVar[bool] = False   # emits spikes
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """Shape of the output for an input of ``input_shape``; raise GraphError if invalid."""
+        return tuple(input_shape)
+
+    def _mismatch(self, expected, got) -> GraphError:
+        return GraphError("input shape mismatch", node=self.name,
+                          value=f"input shape {tuple(got)}, expected {tuple(expected)}",
+                          hint="check the preceding layer's output size")
+
+
+# --------------------------------------------------------------------------- graph ends
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Input(Node):
+    """Graph input: ``y[t] = input[t]`` with ``shape`` (spikes, or graded values)."""
+
+    shape: Shape
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Output(Node):
+    """Graph output: ``y[t] = x[t]``."""
+
+
+# --------------------------------------------------------------------------- synapses
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Affine(Node):
+    """Fully connected synapse: ``y[t] = W @ x[t] + b`` (``b`` is 0 when ``bias`` is None).
+
+    ``weight`` has shape ``(n_out, n_in)``; the input must be a vector of ``n_in``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _finite(self.name, "weight", _array(self.weight)))
+        if self.weight.ndim != 2:
+            raise GraphError("Affine weight must be 2-D (n_out, n_in)", node=self.name,
+                             value=f"shape {self.weight.shape}")
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _finite(self.name, "bias", _array(self.bias)))
+            if self.bias.shape != (self.weight.shape[0],):
+                raise GraphError("Affine bias must have one value per output", node=self.name,
+                                 value=f"bias shape {self.bias.shape}, weight {self.weight.shape}")
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.weight.shape[1],):
+            raise self._mismatch((self.weight.shape[1],), input_shape)
+        return (self.weight.shape[0],)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Conv2d(Node):
+    """2-D cross-correlation (PyTorch semantics), channels first::
+
+        y[t][co, i, j] = b[co] + sum_{ci, p, q} W[co, ci, p, q]
+                         * x_padded[t][g*Ci + ci, i*sh + p*dh, j*sw + q*dw]
+
+    with zero padding; ``weight`` is ``(C_out, C_in / groups, kH, kW)``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _finite(self.name, "weight", _array(self.weight)))
+        if self.weight.ndim != 4:
+            raise GraphError("Conv2d weight must be 4-D (C_out, C_in/groups, kH, kW)",
+                             node=self.name, value=f"shape {self.weight.shape}")
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _finite(self.name, "bias", _array(self.bias)))
+            if self.bias.shape != (self.weight.shape[0],):
+                raise GraphError("Conv2d bias must have one value per output channel",
+                                 node=self.name, value=f"bias shape {self.bias.shape}")
+        for key in ("stride", "padding", "dilation"):
+            object.__setattr__(self, key, _pair(getattr(self, key)))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise GraphError("Conv2d needs a (C, H, W) input", node=self.name,
+                             value=f"input shape {tuple(input_shape)}")
+        c, h, w = input_shape
+        cin = self.weight.shape[1] * self.groups
+        if c != cin:
+            raise self._mismatch((cin, h, w), input_shape)
+        kh, kw = self.weight.shape[2:]
+        oh = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        ow = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        if oh <= 0 or ow <= 0:
+            raise GraphError("Conv2d kernel larger than its (padded) input", node=self.name,
+                             value=f"input {tuple(input_shape)}, kernel {(kh, kw)}")
+        return (self.weight.shape[0], oh, ow)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Pool2d(Node):
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] = (0, 0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kernel_size", _pair(self.kernel_size))
+        stride = self.kernel_size if self.stride is None else self.stride
+        object.__setattr__(self, "stride", _pair(stride))
+        object.__setattr__(self, "padding", _pair(self.padding))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise GraphError(f"{type(self).__name__} needs a (C, H, W) input", node=self.name,
+                             value=f"input shape {tuple(input_shape)}")
+        c, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise GraphError("pooling window larger than its input", node=self.name,
+                             value=f"input {tuple(input_shape)}, kernel {(kh, kw)}")
+        return (c, oh, ow)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SumPool2d(_Pool2d):
+    """Window sum per channel: ``y[t][c, i, j] = sum_{p<kH, q<kW} x_padded[t][c, i*sh+p, j*sw+q]``."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AvgPool2d(_Pool2d):
+    """Window mean per channel (zero padding counted): ``y = SumPool2d(x) / (kH * kW)``."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Flatten(Node):
+    """Row-major (C, H, W order) flatten of everything but batch: ``y[t] = x[t].reshape(-1)``."""
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Scale(Node):
+    """Elementwise gain: ``y[t] = scale * x[t]`` (``scale`` broadcasts over the input)."""
+
+    scale: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _finite(self.name, "scale", _array(self.scale)))
+
+    def output_shape(self, input_shape):
+        try:
+            return tuple(np.broadcast_shapes(tuple(input_shape), self.scale.shape))
+        except ValueError:
+            raise self._mismatch(self.scale.shape, input_shape) from None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Delay(Node):
+    """Pure delay of ``steps`` time steps: ``y[t] = x[t - steps]`` (0 for ``t < steps``)."""
+
+    steps: int
+    stateful: ClassVar[bool] = True
+
+    def __post_init__(self):
+        if int(self.steps) != self.steps or self.steps < 0:
+            raise GraphError("Delay steps must be a non-negative integer", node=self.name,
+                             value=self.steps)
+        object.__setattr__(self, "steps", int(self.steps))
+
+
+# --------------------------------------------------------------------------- neurons
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class NeuronNode(Node):
+    """Common fields of spiking neurons (see the module docstring for the reset rules).
+
+    ``shape`` is the population shape. ``threshold`` and ``bias`` broadcast to it.
+    """
+
+    shape: Shape
+    threshold: np.ndarray = field(default_factory=lambda: _array(1.0))
+    bias: np.ndarray = field(default_factory=lambda: _array(0.0))
+    reset: ResetMode = "subtract"
+    reset_timing: ResetTiming = "next_step"
+    reset_discards_input: bool = False
+    spike_test: SpikeTest = ">"
+
+    stateful: ClassVar[bool] = True
+    spiking: ClassVar[bool] = True
+    decays: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        for key in ("threshold", "bias") + self.decays:
+            value = _finite(self.name, key, _array(getattr(self, key)))
+            try:
+                np.broadcast_to(value, self.shape)
+            except ValueError:
+                raise GraphError(f"parameter '{key}' does not fit the neuron shape",
+                                 node=self.name,
+                                 value=f"{key} shape {value.shape}, neurons {self.shape}") from None
+            object.__setattr__(self, key, value)
+        for key, allowed in (("reset", ("zero", "subtract", "none")),
+                             ("reset_timing", ("same_step", "next_step")),
+                             ("spike_test", (">", ">="))):
+            if getattr(self, key) not in allowed:
+                raise GraphError(f"unknown {key}", node=self.name, value=getattr(self, key),
+                                 hint=f"use one of {allowed}")
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape) != self.shape:
+            raise self._mismatch(self.shape, input_shape)
+        return self.shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LIF(NeuronNode):
+    """Leaky integrate-and-fire (snnTorch ``Leaky``)::
+
+        v' = beta * v[t-1] + x[t] + bias        (+ the reset rules of the module docstring)
+        s[t] = H(v' - thr)
+    """
+
+    beta: np.ndarray
+    decays: ClassVar[tuple[str, ...]] = ("beta",)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CubaLIF(NeuronNode):
+    """Current-based LIF (snnTorch ``Synaptic``): a leaky synaptic current feeds a LIF::
+
+        i[t] = alpha * i[t-1] + x[t]
+        v'   = beta * v[t-1] + i[t] + bias      (+ the reset rules; the current is never reset)
+        s[t] = H(v' - thr)
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    decays: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IF(NeuronNode):
+    """Integrate-and-fire, no leak::
+
+        v' = v[t-1] + x[t] + bias               (+ the reset rules)
+        s[t] = H(v' - thr)
+    """
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LI(Node):
+    """Leaky integrator readout, no spikes: ``v[t] = beta * v[t-1] + x[t] + bias``; ``y[t] = v[t]``."""
+
+    shape: Shape
+    beta: np.ndarray
+    bias: np.ndarray = field(default_factory=lambda: _array(0.0))
+    stateful: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        for key in ("beta", "bias"):
+            object.__setattr__(self, key, _finite(self.name, key, _array(getattr(self, key))))
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape) != self.shape:
+            raise self._mismatch(self.shape, input_shape)
+        return self.shape
+
+
+NEURON_TYPES = (LIF, CubaLIF, IF)
+SYNAPSE_TYPES = (Affine, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale)
+
+
+def _first_bad(arr: np.ndarray) -> str:
+    idx = np.argwhere(~np.isfinite(arr))[0]
+    return f"{arr[tuple(idx)]} at index {tuple(int(i) for i in idx)}"
