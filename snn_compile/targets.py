@@ -1,6 +1,6 @@
 """Hardware targets: number formats, timing, features and resources, loaded from TOML data.
 
-Target files live in ``targets/`` (installed as the package ``snn_compile.targets``); a user adds a
+Target files live in ``targets/`` (installed as the package ``snn_compile._targets``); a user adds a
 board by adding a file, or passes a path. A file may ``inherits = "<other target>"`` and override
 tables. Every value must have an entry in ``[sources]`` saying where the number comes from; unknown
 keys are rejected. The meaning of every field is documented on the dataclasses below and in
@@ -126,7 +126,7 @@ class Target:
 
 def target_files() -> dict[str, Path]:
     """Shipped target files by file stem."""
-    root = resources.files("snn_compile.targets")
+    root = resources.files("snn_compile._targets")
     return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
 
 

@@ -45,7 +45,7 @@ def conv_product(syn: QConv, x: np.ndarray) -> np.ndarray:
     if dtype is None:
         raise OverflowError(f"convolution sums up to {bound} exceed exact float64 range")
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dtype).reshape(-1, *syn.in_shape)
-    y = torch.nn.functional.conv2d(xt, torch.from_numpy(w).to(dtype), stride=syn.stride,
+    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.array(w)).to(dtype), stride=syn.stride,
                                    padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
     return y.reshape(x.shape[0], -1).numpy().astype(np.int64)
 
