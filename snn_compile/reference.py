@@ -1,0 +1,289 @@
+"""Float reference simulator: executes the IR equations of :mod:`snn_compile.ir.nodes` in torch.
+
+``simulate(graph, spikes)`` runs a float :class:`~snn_compile.ir.Graph` on time-major input
+``[T, B, *input_shape]`` (float32, CPU, batched) and records every neuron layer. It is the
+float ground truth that quantized backends are compared with, and it reproduces snnTorch spike
+for spike: every operation is done in the order snnTorch does it, so float rounding agrees too.
+In particular a neuron adds its inputs one by one, in edge order, after the leak term
+(``v' = (beta * v + x_fc) + x_rec`` for a recurrent layer), exactly like snnTorch's ``RLeaky``.
+
+The simulator loops over time steps only; each node operates on the whole batch at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import reduce
+from operator import add
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .backend import Backend
+from .errors import BackendError, GraphError
+from .ir.graph import Graph
+from .ir.nodes import (
+    IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Node,
+    Output, Scale, SumPool2d,
+)
+from .trace import Trace
+
+_DTYPE = torch.float32
+
+
+def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
+    """A float32 torch copy of an IR parameter (None stays None)."""
+    return None if array is None else torch.tensor(np.array(array), dtype=_DTYPE)
+
+
+def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of a node's inputs in edge order."""
+    return reduce(add, inputs)
+
+
+# --------------------------------------------------------------------------- stateless ops
+
+
+class _Stateless:
+    """A node without state: ``y[t] = f(sum of inputs)``."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def step(self, inputs):
+        return self._fn(_sum(inputs))
+
+
+def _identity(node: Output, batch: int) -> _Stateless:
+    return _Stateless(lambda x: x)
+
+
+def _affine(node: Affine, batch: int) -> _Stateless:
+    weight, bias = _tensor(node.weight), _tensor(node.bias)
+    return _Stateless(lambda x: F.linear(x, weight, bias))
+
+
+def _conv2d(node: Conv2d, batch: int) -> _Stateless:
+    weight, bias = _tensor(node.weight), _tensor(node.bias)
+    return _Stateless(lambda x: F.conv2d(x, weight, bias, node.stride, node.padding,
+                                         node.dilation, node.groups))
+
+
+def _avgpool2d(node: AvgPool2d, batch: int) -> _Stateless:
+    return _Stateless(lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding,
+                                             ceil_mode=False, count_include_pad=True))
+
+
+def _sumpool2d(node: SumPool2d, batch: int) -> _Stateless:
+    return _Stateless(lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding,
+                                             ceil_mode=False, count_include_pad=True,
+                                             divisor_override=1))
+
+
+def _flatten(node: Flatten, batch: int) -> _Stateless:
+    return _Stateless(lambda x: x.flatten(1))
+
+
+def _scale(node: Scale, batch: int) -> _Stateless:
+    scale = _tensor(node.scale)
+    return _Stateless(lambda x: x * scale)
+
+
+# --------------------------------------------------------------------------- stateful ops
+
+
+class _Delay:
+    """``y[t] = x[t - steps]``, zero before the first input arrives."""
+
+    def __init__(self, node: Delay, batch: int):
+        self._steps = node.steps
+        self._queue: deque[torch.Tensor] = deque()
+
+    def step(self, inputs):
+        self._queue.append(_sum(inputs))
+        if len(self._queue) > self._steps:
+            return self._queue.popleft()
+        return torch.zeros_like(self._queue[0])
+
+
+class _LI:
+    """Leaky integrator readout: ``v = beta * v + x + bias``; the output is ``v``."""
+
+    def __init__(self, node: LI, batch: int):
+        self._beta = _tensor(node.beta)
+        self._bias = _tensor(node.bias) if np.any(node.bias) else None
+        self.v = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+        self.record = {"v": []}
+
+    def step(self, inputs):
+        v = reduce(add, inputs, self._beta * self.v)
+        self.v = v if self._bias is None else v + self._bias
+        self.record["v"].append(self.v)
+        return self.v
+
+
+class _Neuron:
+    """Spiking neuron: the reset and spike rules shared by LIF, CubaLIF and IF.
+
+    Subclasses define ``_integrate(v, inputs)``, the neuron-specific update of the membrane
+    ``v`` (already zeroed for a zero reset that keeps the input).
+    """
+
+    def __init__(self, node: NeuronNode, batch: int):
+        self.node = node
+        self._threshold = _tensor(node.threshold)
+        self._bias = _tensor(node.bias) if np.any(node.bias) else None
+        self._above = torch.gt if node.spike_test == ">" else torch.ge
+        self.v = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+        self.record = {"spikes": [], "v": []}
+
+    def _fire(self, v: torch.Tensor) -> torch.Tensor:
+        return self._above(v - self._threshold, 0).to(_DTYPE)
+
+    def _integrate(self, v, inputs):
+        raise NotImplementedError
+
+    def step(self, inputs):
+        node, v = self.node, self.v
+        reset = node.reset
+        r = self._fire(v)
+        if reset == "zero" and not node.reset_discards_input:
+            v = (1 - r) * v
+        v = self._integrate(v, inputs)
+        if self._bias is not None:
+            v = v + self._bias
+        if reset == "subtract":
+            v = v - r * self._threshold
+        elif reset == "zero" and node.reset_discards_input:
+            v = v - r * v
+        s = self._fire(v)
+        if node.reset_timing == "same_step" and reset != "none":
+            amount = self._threshold if reset == "subtract" else v
+            v = v - (s - r) * amount
+        self.v = v
+        self.record["spikes"].append(s)
+        self.record["v"].append(v)
+        return s
+
+
+class _LIF(_Neuron):
+    def __init__(self, node: LIF, batch: int):
+        super().__init__(node, batch)
+        self._beta = _tensor(node.beta)
+
+    def _integrate(self, v, inputs):
+        return reduce(add, inputs, self._beta * v)
+
+
+class _IF(_Neuron):
+    def _integrate(self, v, inputs):
+        return reduce(add, inputs, v)
+
+
+class _CubaLIF(_Neuron):
+    def __init__(self, node: CubaLIF, batch: int):
+        super().__init__(node, batch)
+        self._alpha, self._beta = _tensor(node.alpha), _tensor(node.beta)
+        self.i = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+        self.record["i"] = []
+
+    def _integrate(self, v, inputs):
+        self.i = reduce(add, inputs, self._alpha * self.i)
+        self.record["i"].append(self.i)
+        return self._beta * v + self.i
+
+
+_OPS = {
+    Output: _identity,
+    Affine: _affine,
+    Conv2d: _conv2d,
+    AvgPool2d: _avgpool2d,
+    SumPool2d: _sumpool2d,
+    Flatten: _flatten,
+    Scale: _scale,
+    Delay: _Delay,
+    LI: _LI,
+    LIF: _LIF,
+    IF: _IF,
+    CubaLIF: _CubaLIF,
+}
+
+
+def _make_op(node: Node, batch: int):
+    try:
+        factory = _OPS[type(node)]
+    except KeyError:
+        raise GraphError("the float simulator has no kernel for this node type", node=node.name,
+                         value=type(node).__name__) from None
+    return factory(node, batch)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _input_tensor(graph: Graph, spikes) -> tuple[Input, torch.Tensor]:
+    inputs = graph.inputs
+    if len(inputs) != 1:
+        raise GraphError("the float simulator needs exactly one Input node",
+                         value=[n.name for n in inputs])
+    node = inputs[0]
+    x = torch.as_tensor(np.asarray(spikes), dtype=_DTYPE)
+    if x.ndim < 2 or tuple(x.shape[2:]) != node.shape:
+        raise GraphError("input spikes have the wrong shape", node=node.name,
+                         value=f"{tuple(x.shape)}, expected [T, B, {', '.join(map(str, node.shape))}]",
+                         hint="pass time-major input [time, batch, *input_shape]")
+    return node, x
+
+
+def simulate(graph: Graph, spikes) -> Trace:
+    """Run ``graph`` on ``spikes`` ``[T, B, *input_shape]`` and record every neuron layer.
+
+    ``Trace.layers[name]`` holds ``spikes`` and ``v`` for each LIF/CubaLIF/IF node (plus ``i``
+    for CubaLIF) and ``v`` for each LI node, all ``[T, B, *shape]`` float32. ``Trace.output`` is
+    the value of the (first) Output node at every step.
+    """
+    shapes = graph.shapes  # verifies the graph
+    input_node, x = _input_tensor(graph, spikes)
+    steps, batch = x.shape[:2]
+    ops = {n.name: _make_op(n, batch) for n in graph.nodes if not isinstance(n, Input)}
+    sources = {name: [(src, graph.is_feedback((src, name))) for src in graph.predecessors(name)]
+               for name in ops}
+    previous = {src: torch.zeros(batch, *shapes[src], dtype=_DTYPE)
+                for name in ops for src, feedback in sources[name] if feedback}
+    output_name = graph.outputs[0].name
+    outputs = []
+    with torch.no_grad():
+        for t in range(steps):
+            current = {input_node.name: x[t]}
+            for name, op in ops.items():
+                inputs = [previous[src] if feedback else current[src]
+                          for src, feedback in sources[name]]
+                current[name] = op.step(inputs)
+            previous = {src: current[src] for src in previous}
+            outputs.append(current[output_name])
+    return Trace(output=_stack(outputs, x, shapes[output_name]),
+                 layers={name: {key: _stack(values, x, shapes[name])
+                                for key, values in op.record.items()}
+                         for name, op in ops.items() if hasattr(op, "record")})
+
+
+def _stack(values: list[torch.Tensor], x: torch.Tensor, shape) -> np.ndarray:
+    if not values:  # zero time steps
+        return np.zeros((0, x.shape[1], *shape), dtype=np.float32)
+    return torch.stack(values).numpy()
+
+
+class FloatBackend(Backend):
+    """The float reference simulator as a backend (runs a float IR graph)."""
+
+    name = "float"
+    fixed_point = False
+    description = "float32 reference simulator (torch, CPU); matches snnTorch spike for spike"
+
+    def run(self, network, spikes) -> Trace:
+        if not isinstance(network, Graph):
+            raise BackendError("the float backend runs a float IR Graph",
+                               value=type(network).__name__,
+                               hint="pass the graph from an importer, not a quantized network")
+        return simulate(network, spikes)
