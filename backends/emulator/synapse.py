@@ -31,8 +31,8 @@ def dense_product(syn: QDense, x: np.ndarray) -> np.ndarray:
     dtype = _exact_dtype(bound)
     if dtype is None:
         return x @ w.T
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
-    wt = torch.from_numpy(np.ascontiguousarray(w.T)).to(dtype)
+    xt = torch.from_numpy(np.array(x)).to(dtype)
+    wt = torch.from_numpy(np.array(w.T)).to(dtype)
     return (xt @ wt).numpy().astype(np.int64)
 
 
@@ -44,7 +44,7 @@ def conv_product(syn: QConv, x: np.ndarray) -> np.ndarray:
     dtype = _exact_dtype(bound)
     if dtype is None:
         raise OverflowError(f"convolution sums up to {bound} exceed exact float64 range")
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dtype).reshape(-1, *syn.in_shape)
+    xt = torch.from_numpy(np.array(x)).to(dtype).reshape(-1, *syn.in_shape)
     y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.array(w)).to(dtype), stride=syn.stride,
                                    padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
     return y.reshape(x.shape[0], -1).numpy().astype(np.int64)

@@ -1,0 +1,237 @@
+"""Command line: ``snn-compile MODEL --target T`` plus the subcommands below.
+
+    snn-compile MODEL --target loihi -o out/ [--data DATA.npz]   main job (compile + checks)
+    snn-compile inspect MODEL                                    layers, neurons, synapses
+    snn-compile run MODEL --backend B [--target T] --input IN.npz --output OUT.npz
+    snn-compile check MODEL --target T --data DATA.npz [--min-agreement X] [--max-accuracy-drop P]
+    snn-compile targets | backends                               what is available
+
+Errors print one line and exit with status 2 (1 for failed checks); ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SnnCompileError
+
+SUBCOMMANDS = ("compile", "inspect", "run", "check", "targets", "backends")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="model file: .pt (snn-compile export, state_dict "
+                                            "with --arch, or pickle with --trust-pickle) or .nir")
+    p.add_argument("--arch", help="module:callable that builds the network for a state_dict")
+    p.add_argument("--input-shape", help="sample shape for --arch/pickles, e.g. 1,28,28")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a fully pickled module (runs code from the file)")
+    p.add_argument("--nir-convention", help="how to discretise a .nir graph: snntorch, norse, "
+                                            "sinabs, rockpool, spyx, lava or euler")
+    p.add_argument("--dt", type=float, help="time step for --nir-convention euler")
+
+
+def _target_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--target", "-t", required=required, help="target name, alias or .toml path")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a target value, e.g. --set neuron.v_bits=16")
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-agreement", type=float, help="minimum per-layer spike agreement "
+                                                       "(0..1, e.g. 0.99; 1 = exact)")
+    p.add_argument("--max-accuracy-drop", type=float, help="maximum accuracy drop in points")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="snn-compile", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("compile", help="compile MODEL for a target (the default command)")
+    _model_args(p)
+    _target_args(p, required=True)
+    p.add_argument("-o", "--output", type=Path, help="output folder (written atomically)")
+    p.add_argument("--data", type=Path, help=".npz with spikes [T,B,...] (+ labels) for "
+                                            "calibration and the float-vs-fixed check")
+    _check_args(p)
+
+    p = sub.add_parser("inspect", help="describe a model")
+    _model_args(p)
+
+    p = sub.add_parser("run", help="run a model on a backend")
+    _model_args(p)
+    _target_args(p, required=False)
+    p.add_argument("--backend", "-b", default="float", help="float, emulator, lava, hls, onnx")
+    p.add_argument("--input", type=Path, required=True, help=".npz with spikes [T, B, ...]")
+    p.add_argument("--output", type=Path, required=True, help=".npz to write")
+    p.add_argument("--calibration", type=Path, help=".npz with spikes for quantization")
+
+    p = sub.add_parser("check", help="float reference vs quantized emulator")
+    _model_args(p)
+    _target_args(p, required=True)
+    p.add_argument("--data", type=Path, required=True, help=".npz with spikes (+ labels)")
+    p.add_argument("--report", type=Path, default=Path("check"), help="output folder")
+    p.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    _check_args(p)
+
+    sub.add_parser("targets", help="list targets")
+    sub.add_parser("backends", help="list backends")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if a != "--debug"), None)
+    if first is not None and first not in SUBCOMMANDS and not first.startswith("-"):
+        argv.insert(argv.index(first), "compile")  # bare `snn-compile MODEL --target T`
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except SnnCompileError as exc:
+        if args.debug:
+            raise
+        print(f"snn-compile: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# ----------------------------------------------------------------------------- commands
+
+def _load(args):
+    from .importers import load_model
+
+    shape = None
+    if args.input_shape:
+        shape = tuple(int(d) for d in args.input_shape.split(","))
+    if not args.model.exists():
+        raise SnnCompileError("model file not found", file=args.model)
+    return load_model(args.model, arch=args.arch, trust_pickle=args.trust_pickle,
+                      nir_convention=args.nir_convention, dt=args.dt, input_shape=shape)
+
+
+def _target(args):
+    from .targets import load_target
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SnnCompileError("--set needs SECTION.KEY=VALUE", value=item)
+        overrides[key.strip()] = _parse_value(value.strip())
+    return load_target(args.target, overrides)
+
+
+def _parse_value(text: str):
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _thresholds(args):
+    from .check import Thresholds
+
+    return Thresholds(min_agreement=args.min_agreement, max_accuracy_drop=args.max_accuracy_drop)
+
+
+def cmd_compile(args) -> int:
+    from .pipeline import atomic_dir, compile_model, file_sha256, load_data
+
+    graph = _load(args)
+    target = _target(args)
+    data, labels = load_data(args.data) if args.data else (None, None)
+    kwargs = dict(source_name=args.model.name, source_sha256=file_sha256(args.model), data=data,
+                  labels=labels, thresholds=_thresholds(args), plots=not args.no_plots)
+    if args.output is None:
+        result = compile_model(graph, target, None, **kwargs)
+    else:
+        with atomic_dir(args.output) as tmp:
+            result = compile_model(graph, target, tmp, **kwargs)
+    print("\n".join(result.lines))
+    if args.output is not None:
+        print(f"wrote {args.output}/")
+    return 1 if result.failed else 0
+
+
+def cmd_inspect(args) -> int:
+    from .inspect import describe
+
+    print(describe(_load(args), args.model.name))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .backend import get_backend
+    from .pipeline import load_data
+    from .quantize import quantize
+
+    graph = _load(args)
+    spikes, _ = load_data(args.input)
+    backend = get_backend(args.backend)
+    if backend.fixed_point:
+        if not args.target:
+            raise SnnCompileError(f"backend '{args.backend}' runs a quantized network",
+                                  hint="pass --target (e.g. loihi2, cpu, xc7z020)")
+        calibration = load_data(args.calibration)[0] if args.calibration else None
+        network = quantize(graph, _target(args), calibration).network
+    else:
+        network = graph
+    trace = backend.run(network, spikes)
+    np.savez_compressed(args.output, **trace.to_npz_dict())
+    print(f"wrote {args.output}: spikes {trace.output.shape}, {len(trace.layers)} layers")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .check import run_check, summary_lines, write_outputs
+    from .pipeline import load_data
+    from .quantize import quantize
+
+    graph = _load(args)
+    target = _target(args)
+    data, labels = load_data(args.data)
+    net = quantize(graph, target, data[:, :128]).network
+    result = run_check(graph, net, data, labels, _thresholds(args))
+    write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
+    print("\n".join(summary_lines(result.report)))
+    print(f"report: {args.report / 'check.json'}")
+    return 0 if result.passed else 1
+
+
+def cmd_targets(args) -> int:
+    from .targets import available_targets
+
+    for name, description in available_targets().items():
+        print(f"{name:<12} {description}")
+    return 0
+
+
+def cmd_backends(args) -> int:
+    from .backend import available_backends, get_backend
+
+    for name in available_backends():
+        try:
+            backend = get_backend(name)
+            status = backend.available() or "ready"
+            print(f"{name:<10} {status:<10} {backend.description}")
+        except SnnCompileError as exc:
+            print(f"{name:<10} broken     {exc}")
+    return 0
+
+
+COMMANDS = {
+    "compile": cmd_compile, "inspect": cmd_inspect, "run": cmd_run, "check": cmd_check,
+    "targets": cmd_targets, "backends": cmd_backends,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
