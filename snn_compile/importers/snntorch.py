@@ -185,7 +185,8 @@ def _check_plain_neuron(path: str, layer: nn.Module) -> None:
                                     "layer's weights")
 
 
-def _neuron_fields(path: str, layer: nn.Module, shape: Shape, *, discards_input: bool) -> dict:
+def _neuron_fields(path: str, layer: nn.Module, shape: Shape, *, discards_input: bool,
+                   reset_delay: bool) -> dict:
     """IR fields common to all snnTorch neurons (threshold, reset, timing, spike test)."""
     _check_plain_neuron(path, layer)
     reset = _reset_mode(path, layer)
@@ -194,7 +195,7 @@ def _neuron_fields(path: str, layer: nn.Module, shape: Shape, *, discards_input:
         "shape": shape,
         "threshold": _per_neuron(path, "threshold", layer.threshold, shape),
         "reset": reset,
-        "reset_timing": "next_step" if layer.reset_delay else "same_step",
+        "reset_timing": "next_step" if reset_delay else "same_step",
         "reset_discards_input": reset == "zero" and discards_input,
         "spike_test": _spike_test(path, layer),
     }
@@ -202,22 +203,26 @@ def _neuron_fields(path: str, layer: nn.Module, shape: Shape, *, discards_input:
 
 def _lif(path: str, layer: nn.Module, shape: Shape, *, discards_input: bool) -> LIF:
     return LIF(beta=_decay(path, "beta", layer.beta, shape),
-               **_neuron_fields(path, layer, shape, discards_input=discards_input))
+               **_neuron_fields(path, layer, shape, discards_input=discards_input,
+                                reset_delay=layer.reset_delay))
 
 
-def _cuba(path: str, layer: nn.Module, shape: Shape) -> CubaLIF:
+def _cuba(path: str, layer: nn.Module, shape: Shape, *, reset_delay: bool) -> CubaLIF:
     return CubaLIF(alpha=_decay(path, "alpha", layer.alpha, shape),
                    beta=_decay(path, "beta", layer.beta, shape),
-                   **_neuron_fields(path, layer, shape, discards_input=True))
+                   **_neuron_fields(path, layer, shape, discards_input=True,
+                                    reset_delay=reset_delay))
 
 
-def _rsynaptic_timing(path: str, layer: nn.Module) -> None:
-    """snnTorch 1.0.0's RSynaptic ignores reset_delay=False: say so instead of guessing."""
+def _rsynaptic_reset_delay(path: str, layer: nn.Module) -> bool:
+    """The reset_delay RSynaptic's forward really has: always True in snnTorch 1.0.0, which
+    ignores reset_delay=False (warn when the layer asks for it)."""
     if not layer.reset_delay:
         warnings.warn(f"{path}: snnTorch 1.0.0 RSynaptic applies its reset_delay=False reset to "
                       "the forward() arguments, not to its state: when the forward runs at all "
                       "it behaves as reset_delay=True, so the layer is imported with "
                       "next-step resets", stacklevel=3)
+    return True
 
 
 # --------------------------------------------------------------------------- converters
@@ -281,7 +286,7 @@ def _convert_leaky(b: _Builder, path: str, layer: snn.Leaky) -> None:
 
 
 def _convert_synaptic(b: _Builder, path: str, layer: snn.Synaptic) -> None:
-    b.chain(_cuba(path, layer, b.shape))
+    b.chain(_cuba(path, layer, b.shape, reset_delay=layer.reset_delay))
 
 
 def _convert_rleaky(b: _Builder, path: str, layer: snn.RLeaky) -> None:
@@ -289,8 +294,9 @@ def _convert_rleaky(b: _Builder, path: str, layer: snn.RLeaky) -> None:
 
 
 def _convert_rsynaptic(b: _Builder, path: str, layer: snn.RSynaptic) -> None:
-    _rsynaptic_timing(path, layer)
-    b.recurrent(_cuba(path, layer, b.shape), _recurrent_synapse(path, layer))
+    reset_delay = _rsynaptic_reset_delay(path, layer)
+    b.recurrent(_cuba(path, layer, b.shape, reset_delay=reset_delay),
+                _recurrent_synapse(path, layer))
 
 
 def _recurrent_synapse(path: str, layer: nn.Module) -> Node:
@@ -400,12 +406,17 @@ def _traced_layers(module: nn.Module, input_shape: Shape, example_input
     finally:
         for hook in hooks:
             hook.remove()
-    step = _first_step(module, calls)
+    step = _first_step(module, calls, x)
     return _follow_data(step, x, input_shape, originals)
 
 
-def _first_step(module: nn.Module, calls: list[_Call]) -> list[_Call]:
-    """The calls of one time step: the sequence up to the first repeated layer."""
+def _first_step(module: nn.Module, calls: list[_Call], model_input: torch.Tensor
+                ) -> list[_Call]:
+    """The calls of one time step: the sequence up to the first repeated layer.
+
+    The remaining calls must repeat that sequence, each repetition starting from the model
+    input (a layer reused within one step would otherwise look like a second time step).
+    """
     if not calls:
         raise UnsupportedError(f"{type(module).__name__}.forward called no layer",
                                hint="the network must be built from nn.Module layers")
@@ -415,6 +426,11 @@ def _first_step(module: nn.Module, calls: list[_Call]) -> list[_Call]:
         raise UnsupportedError(f"{type(module).__name__}.forward does not call its layers in "
                                f"a fixed order every time step", value=" -> ".join(order),
                                hint="call each layer exactly once per step, in the same order")
+    for call in calls[length::length]:
+        if not _same_storage(call.input, model_input):
+            raise UnsupportedError("layer called twice in one time step", node=call.path,
+                                   value=" -> ".join(order[:length + 1]),
+                                   hint="use a separate layer instance for each use")
     return calls[:length]
 
 
@@ -444,11 +460,16 @@ def _follow_data(step: list[_Call], model_input: torch.Tensor, input_shape: Shap
     return chain
 
 
+def _same_storage(view, base: torch.Tensor) -> bool:
+    """True when ``view`` is a tensor on the same memory as ``base`` (itself or a view)."""
+    return (isinstance(view, torch.Tensor)
+            and view.untyped_storage().data_ptr() == base.untyped_storage().data_ptr())
+
+
 def _same_data(view, base: torch.Tensor, *, whole: bool) -> bool:
     """True when ``view`` is a view of ``base`` from its first element (of all of it if
     ``whole``): the same numbers, perhaps reshaped or, for the model input, one time step."""
-    return (isinstance(view, torch.Tensor)
-            and view.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
+    return (_same_storage(view, base)
             and view.storage_offset() == base.storage_offset()
             and view.is_contiguous()
             and (not whole or view.numel() == base.numel()))
