@@ -1,0 +1,734 @@
+"""Import a NIR graph (``.nir``) into the discrete-time float IR.
+
+NIR stores continuous-time equations and nothing about how to discretise them, so the same file
+means different spike trains in different frameworks. :func:`load_nir` therefore requires the
+*convention* of the framework whose behaviour the imported graph must reproduce, and never
+guesses. Every convention is one entry of :data:`CONVENTIONS`.
+
+NIR neurons (continuous time, ``S`` the input, ``z`` the output spikes)::
+
+    LIF      tau dv/dt = (v_leak - v) + r S;          z = H(v - v_threshold); v <- v_reset
+    IF           dv/dt = r S;                         (same spike and reset)
+    LI       tau dv/dt = (v_leak - v) + r S;          output v
+    CubaLIF  tau_syn dI/dt = -I + w_in S;  tau_mem dv/dt = (v_leak - v) + r I;   (spike, reset)
+
+Each convention turns them into the IR's per-step form (``beta`` the membrane decay, ``g`` the
+input gain, ``alpha`` the synaptic decay)::
+
+    v[t] = beta * v[t-1] + g * S[t] + (1 - beta) * (v_leak - v_reset)     (LIF, LI)
+    i[t] = alpha * i[t-1] + g_syn * g_mem * S[t]                          (CubaLIF current,
+    v[t] = beta * v[t-1] + i[t] + (1 - beta) * (v_leak - v_reset)          scaled by g_mem)
+
+with the membrane measured from ``v_reset`` (so a reset "to v_reset" is the IR's reset to zero and
+the threshold becomes ``v_threshold - v_reset``; the IR starts every membrane at 0, i.e. at
+``v_reset``: a framework that starts elsewhere with ``v_reset`` different raises
+UnsupportedError). A gain other than 1 becomes a :class:`~snn_compile.ir.Scale` node named
+``<neuron>.gain`` in front of the neuron. The decay is ``1 - dt/tau`` (forward Euler) or
+``exp(-dt/tau)`` (exact exponential), per convention.
+
+Conventions (what each framework's own simulation does with the parameters its exporter writes;
+see :data:`CONVENTIONS` for the table):
+
+``snntorch`` (1.0.0; exporter hard-codes ``dt = 1e-4``, ``r = tau/dt``, ``w_in = tau_syn/dt``)
+    ``beta = 1 - dt/tau``, ``g = r dt/tau``; CubaLIF ``g_syn = w_in dt/tau_syn``,
+    ``g_mem = r dt/tau_mem``. Default ``Leaky``/``Synaptic``: subtract reset computed from the
+    previous step's membrane (``reset_delay=True``: IR ``next_step``), spike ``v > thr``.
+``norse`` (dt is a module argument, default 1e-3, not stored; ``r = 1``)
+    ``beta = 1 - dt/tau``, ``g = r dt/tau``; CubaLIF (``LIFCell``): the input *jumps* the
+    current (``g_syn = w_in``), ``g_mem = r dt/tau_mem``. Spike ``v > thr`` on the updated
+    membrane, reset to ``v_reset`` in the same step; the membrane starts at ``v_leak``.
+``sinabs`` (tau in time steps, ``dt = 1``; ``r = 1``)
+    ``beta = exp(-dt/tau)``, ``g = r`` (``norm_input=False``). Spike ``v >= thr`` on the updated
+    membrane, subtract in the same step. Models ``SingleSpike``: Sinabs' default ``MultiSpike``
+    emits ``floor(v/thr)`` spikes per step and is refused (``sinabs-multispike``).
+``rockpool`` (dt per module, default 1e-3; ``r = tau exp(-dt/tau)/dt``)
+    ``beta = exp(-dt/tau)``, ``g = r dt exp(dt/tau)/tau`` (1 for Rockpool's own export);
+    CubaLIF (``LIFTorch``: ``I = beta_syn (I + S)``) ``alpha = exp(-dt/tau_syn)``,
+    ``g_syn = w_in exp(-dt/tau_syn)``, ``g_mem`` as ``g``; LI (``ExpSynTorch``) ``g = r dt/tau``.
+    Spike ``v >= thr``, subtract in the same step. Models ``max_spikes_per_dt=1``; the default
+    multi-spike output is refused (``rockpool-multispike``).
+``spyx`` (1.0.0; ``dt = 1``, ``tau = dt/(1-beta)``, ``r = beta``, which Spyx ignores)
+    ``beta = 1 - dt/tau``, gains 1. The spike is taken on the *pre-update* membrane,
+    ``s[t] = H(V[t-1] - thr)``, then ``V = beta V + x - s thr``: the IR's next-step-subtract
+    neuron whose spikes pass a one-step :class:`~snn_compile.ir.Delay` (``<neuron>.spike_delay``)
+    before reaching feed-forward consumers; recurrent consumers read the undelayed spikes through
+    the feedback edge, which already lags one step. ``CuBaLIF`` subtracts ``beta*thr`` (reset
+    before the leak), which no IR neuron does: refused.
+``lava`` (NIR's ``nir_to_lava`` scripts, ``dt = 1e-4``; not verified against Lava here)
+    NIR Euler gains and decays, reset to zero in the same step, ``v > thr``, membrane starts at 0.
+    The one-step delay of each Lava ``Dense`` is a property of the target, not of this graph.
+``euler`` (canonical NIR semantics at a given ``dt``, required)
+    ``beta = 1 - dt/tau``, ``g = r dt/tau``, CubaLIF ``g_syn = w_in dt/tau_syn``; spike
+    ``v > thr`` on the updated membrane, reset to ``v_reset`` in the same step; the membrane
+    starts at ``v_reset``.
+``snn_compile``
+    Graphs written by :func:`snn_compile.exporters.nir.export_nir`: the ``euler`` parameter
+    mapping at the stored ``dt``, with the reset mode, timing and spike test stored per node.
+
+Recurrent graphs: a NIR edge that closes a cycle carries the previous step's value (as in
+nirtorch and snnTorch's ``RLeaky``). The IR needs every such feedback edge to start at a neuron,
+so the evaluation order is chosen to make the last neuron before each cycle's closing edge the
+source of the feedback (see :func:`_evaluation_order`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import GraphError, ModelFileError, SnnCompileError, UnsupportedError
+from ..ir import (
+    IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Output, Scale,
+    SumPool2d,
+)
+
+__all__ = ["load_nir", "CONVENTIONS", "Convention"]
+
+GAIN_TOLERANCE = 1e-6   # |g - 1| below this is float32 export noise: no Scale node
+META_KEY = "snn_compile"  # node/graph metadata written by our exporter
+
+# --------------------------------------------------------------------------- decay and gains
+
+
+def euler_decay(tau, dt):
+    """Forward Euler: ``beta = 1 - dt/tau`` (``tau = inf`` gives 1)."""
+    return 1.0 - dt / tau
+
+
+def exp_decay(tau, dt):
+    """Exact exponential: ``beta = exp(-dt/tau)``."""
+    return np.exp(-dt / tau)
+
+
+def euler_gain(r, tau, dt):
+    """NIR Euler input gain ``r dt / tau``."""
+    return r * dt / tau
+
+
+def unit_gain(r, tau, dt):
+    """The framework ignores ``r``: gain 1."""
+    return np.ones_like(r)
+
+
+def r_gain(r, tau, dt):
+    """``r`` multiplies the input directly (tau in steps, Sinabs)."""
+    return r
+
+
+def rockpool_gain(r, tau, dt):
+    """Rockpool writes ``r = tau exp(-dt/tau)/dt`` for a unit gain: ``g = r dt exp(dt/tau)/tau``."""
+    return r * dt * np.exp(dt / tau) / tau
+
+
+def euler_syn_gain(w_in, tau_syn, dt):
+    """Current driven by a piecewise-constant input: ``w_in dt / tau_syn``."""
+    return w_in * dt / tau_syn
+
+
+def jump_syn_gain(w_in, tau_syn, dt):
+    """Each input jumps the current by ``w_in`` (Norse ``LIFCell``)."""
+    return w_in
+
+
+def unit_syn_gain(w_in, tau_syn, dt):
+    """The framework ignores ``w_in``."""
+    return np.ones_like(w_in)
+
+
+def rockpool_syn_gain(w_in, tau_syn, dt):
+    """Rockpool ``LIFTorch`` decays the current after adding the input: ``w_in exp(-dt/tau_syn)``."""
+    return w_in * np.exp(-dt / tau_syn)
+
+
+def start_at_zero(node):
+    """Initial membrane potential 0 (snnTorch, Sinabs, Rockpool, Spyx, Lava)."""
+    return 0.0
+
+
+def start_at_leak(node):
+    """Initial membrane potential ``v_leak`` (Norse)."""
+    return getattr(node, "v_leak", 0.0)
+
+
+def start_at_reset(node):
+    """Initial membrane potential ``v_reset`` (our canonical Euler reading)."""
+    return getattr(node, "v_reset", 0.0)
+
+
+# --------------------------------------------------------------------------- conventions
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How one framework discretises NIR's continuous-time neurons (see the module docstring)."""
+
+    name: str
+    summary: str
+    dt: float | None                  # default time step; None: the caller must give one
+    decay: Callable = euler_decay
+    gain: Callable = euler_gain       # LIF / IF / CubaLIF membrane gain (r, tau, dt)
+    li_gain: Callable | None = None   # LI gain when it differs from ``gain``
+    syn_gain: Callable = euler_syn_gain
+    initial_v: Callable = start_at_zero
+    reset: str = "zero"               # "zero" (to v_reset) or "subtract"
+    reset_timing: str = "same_step"
+    spike_test: str = ">"
+    spike_delay: int = 0              # spike taken on the pre-update membrane (Spyx)
+    refuse: str | None = None         # the framework's behaviour cannot be expressed at all
+    refuse_cuba: str | None = None    # ... for CubaLIF only
+    per_node_semantics: bool = False  # read reset/timing/test from our exporter's metadata
+    extra: dict = field(default_factory=dict)
+
+
+_MULTI = ("{fw} emits floor(v/threshold) spikes per step; IR neurons emit at most one. "
+          "Use single-spike neurons ({fix}), re-export, and load with convention '{name}'")
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
+    Convention("snntorch", "snnTorch 1.0.0 Leaky/Synaptic defaults (dt=1e-4, Euler, subtract "
+               "reset from the previous membrane, '>')", dt=1e-4,
+               reset="subtract", reset_timing="next_step"),
+    Convention("norse", "Norse LIFBox/LIF (dt=1e-3 default, Euler, reset to v_reset, '>', "
+               "membrane starts at v_leak; CubaLIF input jumps the current)", dt=1e-3,
+               syn_gain=jump_syn_gain, initial_v=start_at_leak),
+    Convention("sinabs", "Sinabs LIF/IAF with SingleSpike (tau in steps, exp(-1/tau) decay, "
+               "'>=', subtract in the same step)", dt=1.0, decay=exp_decay, gain=r_gain,
+               reset="subtract", spike_test=">=",
+               refuse_cuba="Sinabs exports LIF without its synaptic current; a NIR CubaLIF "
+                           "has no Sinabs meaning"),
+    Convention("sinabs-multispike", "Sinabs' default MultiSpike (refused)", dt=1.0,
+               refuse=_MULTI.format(fw="Sinabs MultiSpike", fix="spike_fn=SingleSpike",
+                                    name="sinabs")),
+    Convention("rockpool", "Rockpool LIFNeuronTorch/LIFTorch with max_spikes_per_dt=1 (dt=1e-3 "
+               "default, exp decay, '>=', subtract in the same step)", dt=1e-3,
+               decay=exp_decay, gain=rockpool_gain, li_gain=euler_gain,
+               syn_gain=rockpool_syn_gain, reset="subtract", spike_test=">="),
+    Convention("rockpool-multispike", "Rockpool's default max_spikes_per_dt=2**16 (refused)",
+               dt=1e-3, refuse=_MULTI.format(fw="Rockpool", fix="max_spikes_per_dt=1",
+                                             name="rockpool")),
+    Convention("spyx", "Spyx 1.0.0 (dt=1, Euler, spike on the pre-update membrane, '>', "
+               "subtract)", dt=1.0, gain=unit_gain, syn_gain=unit_syn_gain,
+               reset="subtract", reset_timing="next_step", spike_delay=1,
+               refuse_cuba="Spyx CuBaLIF subtracts beta*threshold (reset before the leak), "
+                           "which no IR neuron expresses; use LIF layers or load the graph "
+                           "with another convention"),
+    Convention("lava", "NIR's nir_to_lava mapping (dt=1e-4, Euler, reset to 0 in the same "
+               "step, '>')", dt=1e-4),
+    Convention("euler", "canonical NIR forward Euler at the given dt (reset to v_reset in the "
+               "same step, '>')", dt=None, initial_v=start_at_reset),
+    Convention("snn_compile", "graphs written by snn_compile's export_nir (Euler at the stored "
+               "dt, per-node reset semantics from metadata)", dt=None,
+               initial_v=start_at_reset, per_node_semantics=True),
+)}
+
+
+def get_convention(convention) -> Convention:
+    """Look a convention up by name; anything else is an error listing the choices."""
+    if isinstance(convention, Convention):
+        return convention
+    if convention not in CONVENTIONS:
+        choices = ", ".join(sorted(CONVENTIONS))
+        raise SnnCompileError(
+            "a NIR graph needs the discretisation convention of the framework it came from",
+            value=repr(convention),
+            hint=f"pass convention= one of: {choices} ('euler' also needs dt=)")
+    return CONVENTIONS[convention]
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_nir(path, *, convention: str, dt: float | None = None) -> Graph:
+    """Read a ``.nir`` file and return the equivalent IR :class:`~snn_compile.ir.Graph`.
+
+    ``convention`` (required) names the framework whose discretisation the graph follows (see
+    the module docstring); ``dt`` overrides the convention's time step and is required for
+    ``euler``. Raises ModelFileError for an unreadable file, UnsupportedError for a node or
+    behaviour the IR cannot express and GraphError for a malformed graph, each naming the file
+    and node.
+    """
+    conv = get_convention(convention)
+    nir_graph = _read(path)
+    dt = _resolve_dt(conv, dt, nir_graph, path)
+    try:
+        if conv.refuse:
+            first = next(iter(_neuron_names(nir_graph)), None)
+            raise UnsupportedError(conv.refuse, node=first)
+        graph = _convert(nir_graph, conv, dt)
+        graph = graph.replace(metadata={"source": "nir", "file": str(path),
+                                        "convention": conv.name, "dt": dt})
+        graph.shapes  # verify now, while the file name is known
+    except SnnCompileError as err:
+        raise err.at(file=path)
+    return graph
+
+
+def _read(path):
+    import nir
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError("NIR file not found", file=path)
+    try:
+        return nir.read(str(path))
+    except Exception as err:  # h5py/nir raise OSError, KeyError, ValueError, AssertionError...
+        raise ModelFileError("cannot read the NIR graph (truncated or not a NIR file)",
+                             file=path, value=f"{type(err).__name__}: {err}",
+                             hint="re-export the model with nir.write") from None
+
+
+def _resolve_dt(conv: Convention, dt, nir_graph, path) -> float:
+    if dt is None and conv.per_node_semantics:
+        dt = _meta(nir_graph).get("dt")
+    if dt is None:
+        dt = conv.dt
+    if dt is None:
+        raise SnnCompileError(f"convention '{conv.name}' needs a time step", file=path,
+                              hint="pass dt= (in the graph's time unit, e.g. 1e-3 for 1 ms)")
+    dt = float(dt)
+    if not (dt > 0 and math.isfinite(dt)):
+        raise SnnCompileError("dt must be a positive number", file=path, value=dt)
+    return dt
+
+
+def _meta(node) -> dict:
+    meta = getattr(node, "metadata", None) or {}
+    return dict(meta.get(META_KEY, {}) or {})
+
+
+# --------------------------------------------------------------------------- graph flattening
+
+
+def _flatten_subgraphs(nir_graph, prefix=""):
+    """Inline nested NIRGraphs: returns ``(nodes, edges)`` with dotted names.
+
+    An edge into a subgraph goes to the successors of its Input node; an edge out of it leaves
+    from the predecessors of its Output node.
+    """
+    import nir
+
+    nodes, edges, entries, exits = {}, [], {}, {}
+    for name, node in nir_graph.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _flatten_subgraphs(node, prefix=f"{full}.")
+            ins = [n for n, v in sub_nodes.items() if isinstance(v, nir.Input)]
+            outs = [n for n, v in sub_nodes.items() if isinstance(v, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                raise UnsupportedError("subgraph needs exactly one Input and one Output",
+                                       node=full, value=f"{len(ins)} inputs, {len(outs)} outputs")
+            entries[full] = [b for a, b in sub_edges if a == ins[0]]
+            exits[full] = [a for a, b in sub_edges if b == outs[0]]
+            nodes.update({k: v for k, v in sub_nodes.items() if k not in (ins[0], outs[0])})
+            edges += [(a, b) for a, b in sub_edges if a != ins[0] and b != outs[0]]
+        else:
+            nodes[full] = node
+    for src, dst in nir_graph.edges:
+        src, dst = f"{prefix}{src}", f"{prefix}{dst}"
+        for a in exits.get(src, [src]):
+            for b in entries.get(dst, [dst]):
+                edges.append((a, b))
+    return nodes, list(dict.fromkeys(edges))
+
+
+# --------------------------------------------------------------------------- evaluation order
+
+
+def _state_holders(nodes) -> set[str]:
+    import nir
+
+    kinds = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.Threshold)
+    return {name for name, node in nodes.items() if isinstance(node, kinds)}
+
+
+def _evaluation_order(nodes, edges, holders) -> list[str]:
+    """Order nodes so that every edge closing a cycle starts at a neuron (a state holder).
+
+    A depth-first search from the inputs finds each cycle's closing (back) edge. If it starts at
+    a neuron, it is the feedback edge. Otherwise the feedback moves to the out-edge of the last
+    neuron on the cycle's DFS path before the closing edge (a recurrent synapse ``lif -> rec ->
+    lif`` becomes ``rec`` before ``lif`` with ``lif -> rec`` the feedback edge), so the
+    feed-forward path of the cycle stays instantaneous. The order is then a topological sort
+    without the feedback edges, ties broken by DFS discovery.
+    """
+    succ = {n: [] for n in nodes}
+    for a, b in edges:
+        succ[a].append(b)
+    discovery, parent, back = {}, {}, []
+    on_stack = set()
+
+    def visit(root):
+        stack = [(root, iter(succ[root]))]
+        discovery[root] = len(discovery)
+        on_stack.add(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                on_stack.discard(node)
+                stack.pop()
+            elif child in on_stack:
+                back.append((node, child))
+            elif child not in discovery:
+                parent[child] = node
+                discovery[child] = len(discovery)
+                on_stack.add(child)
+                stack.append((child, iter(succ[child])))
+
+    inputs = [n for n, v in nodes.items() if type(v).__name__ == "Input"]
+    for root in inputs + list(nodes):
+        if root not in discovery:
+            visit(root)
+
+    cut = set()
+    for src, dst in back:
+        cut.add(_feedback_edge(src, dst, parent, holders))
+    return _toposort(nodes, [e for e in edges if e not in cut], discovery)
+
+
+def _feedback_edge(src, dst, parent, holders):
+    """The edge that carries the delay of the cycle closed by the back edge ``src -> dst``."""
+    if src in holders:
+        return (src, dst)
+    child, node = src, src
+    while node != dst:
+        child, node = node, parent[node]
+        if node in holders:
+            return (node, child)
+    raise GraphError("cycle without a neuron: a recurrent loop must pass through a neuron",
+                     node=src, value=f"edge {src} -> {dst}",
+                     hint="NIR cycles are only supported through LIF/CubaLIF/IF/LI nodes")
+
+
+def _toposort(nodes, edges, rank) -> list[str]:
+    indeg = {n: 0 for n in nodes}
+    succ = {n: [] for n in nodes}
+    for a, b in edges:
+        indeg[b] += 1
+        succ[a].append(b)
+    ready = sorted((n for n in nodes if indeg[n] == 0), key=rank.get)
+    order = []
+    while ready:
+        node = ready.pop(0)
+        order.append(node)
+        for b in succ[node]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
+                ready.sort(key=rank.get)
+    if len(order) != len(nodes):
+        stuck = next(n for n in nodes if n not in order)
+        raise GraphError("cycle without a neuron", node=stuck,
+                         hint="NIR cycles are only supported through neuron nodes")
+    return order
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+@dataclass
+class _Mapped:
+    """The IR nodes of one NIR node: edges enter ``entry`` and leave ``exit``/``feedback``."""
+
+    nodes: list
+    entry: str
+    exit: str
+    feedback: str | None = None  # source for consumers reached through a feedback edge
+
+    @property
+    def internal_edges(self):
+        return list(zip([n.name for n in self.nodes], [n.name for n in self.nodes[1:]]))
+
+
+def _neuron_names(nir_graph):
+    return sorted(_state_holders(_flatten_subgraphs(nir_graph)[0]))
+
+
+def _convert(nir_graph, conv: Convention, dt: float) -> Graph:
+    nodes, edges = _flatten_subgraphs(nir_graph)
+    order = _evaluation_order(nodes, edges, _state_holders(nodes))
+    mapped = {}
+    for name in order:
+        try:
+            mapped[name] = _map_node(name, nodes[name], conv, dt)
+        except SnnCompileError as err:
+            raise err.at(node=name)
+    position = {name: i for i, name in enumerate(order)}
+    ir_nodes, ir_edges = [], []
+    for name in order:
+        ir_nodes += mapped[name].nodes
+        ir_edges += mapped[name].internal_edges
+    for src, dst in edges:
+        feedback = position[src] >= position[dst]
+        m = mapped[src]
+        ir_edges.append(((m.feedback or m.exit) if feedback else m.exit, mapped[dst].entry))
+    return _drop_unused_delays(ir_nodes, ir_edges)
+
+
+def _drop_unused_delays(nodes, edges) -> Graph:
+    """Remove spike-delay nodes whose neuron has only feedback consumers."""
+    sources = {a for a, _ in edges}
+    keep = [n for n in nodes if not (isinstance(n, Delay) and n.name.endswith(".spike_delay")
+                                     and n.name not in sources)]
+    names = {n.name for n in keep}
+    return Graph(tuple(keep), tuple((a, b) for a, b in edges if a in names and b in names))
+
+
+def _map_node(name, node, conv: Convention, dt: float) -> _Mapped:
+    kind = type(node).__name__
+    mapper = _MAPPERS.get(kind)
+    if mapper is None:
+        raise UnsupportedError(f"NIR node type {kind} is not supported", node=name,
+                               hint=f"supported: {', '.join(sorted(_MAPPERS))}")
+    result = mapper(name, node, conv, dt)
+    return result if isinstance(result, _Mapped) else _Mapped([result], name, name)
+
+
+def _arr(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _shape_of(types: dict, port: str):
+    shape = (types or {}).get(port)
+    return None if shape is None else tuple(int(d) for d in np.ravel(shape))
+
+
+# ----- graph ends and synapses
+
+
+def _input(name, node, conv, dt):
+    return Input(name=name, shape=_shape_of(node.input_type, "input"))
+
+
+def _output(name, node, conv, dt):
+    return Output(name=name)
+
+
+def _affine(name, node, conv, dt):
+    weight = np.asarray(node.weight)
+    if weight.ndim != 2:
+        raise UnsupportedError("only 2-D (n_out, n_in) weights are supported", node=name,
+                               value=f"weight shape {weight.shape}")
+    bias = getattr(node, "bias", None)
+    return Affine(name=name, weight=weight, bias=None if bias is None else np.asarray(bias))
+
+
+def _scale(name, node, conv, dt):
+    return Scale(name=name, scale=np.asarray(node.scale))
+
+
+def _conv1d(name, node, conv, dt):
+    raise UnsupportedError("Conv1d is not supported (the IR has 2-D convolutions only)",
+                           node=name, hint="export the layer as a Conv2d with a height of 1")
+
+
+def _conv2d(name, node, conv, dt):
+    weight = np.asarray(node.weight)
+    return Conv2d(name=name, weight=weight, bias=np.asarray(node.bias),
+                  stride=_pair(node.stride), dilation=_pair(node.dilation),
+                  padding=_conv_padding(name, node.padding, weight.shape[2:],
+                                        _pair(node.stride), _pair(node.dilation)),
+                  groups=int(node.groups))
+
+
+def _pair(value):
+    values = [int(v) for v in np.ravel(value)]
+    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def _conv_padding(name, padding, kernel, stride, dilation):
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    if not isinstance(padding, str):
+        return _pair(padding)
+    if padding == "valid":
+        return (0, 0)
+    span = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    if padding == "same" and stride == (1, 1) and all(s % 2 == 0 for s in span):
+        return (span[0] // 2, span[1] // 2)
+    raise UnsupportedError("convolution padding is not expressible as symmetric zero padding",
+                           node=name, value=f"padding={padding!r}, kernel={tuple(kernel)}, "
+                                            f"stride={stride}",
+                           hint="use explicit integer padding")
+
+
+def _pool(cls):
+    def mapper(name, node, conv, dt):
+        return cls(name=name, kernel_size=_pair(node.kernel_size), stride=_pair(node.stride),
+                   padding=_pair(node.padding))
+    return mapper
+
+
+def _flatten(name, node, conv, dt):
+    shape = _shape_of(node.input_type, "input")
+    if shape is None:
+        raise UnsupportedError("Flatten without a known input shape", node=name,
+                               hint="re-export the graph with type information")
+    ndim = len(shape)
+    start, end = int(node.start_dim) % ndim, int(node.end_dim) % ndim
+    if (start, end) != (0, ndim - 1):
+        raise UnsupportedError("only whole-sample Flatten is supported", node=name,
+                               value=f"start_dim={node.start_dim}, end_dim={node.end_dim} "
+                                     f"for input shape {shape}",
+                               hint="flatten every non-batch dimension (start_dim=0, "
+                                    "end_dim=-1)")
+    return Flatten(name=name)
+
+
+def _delay(name, node, conv, dt):
+    steps = _arr(node.delay) / dt
+    rounded = np.round(steps)
+    if steps.size == 0 or not np.allclose(steps, rounded, rtol=0, atol=1e-6) \
+            or np.any(rounded != rounded.flat[0]):
+        raise UnsupportedError("Delay must be one whole number of time steps for all elements",
+                               node=name, value=f"delay/dt = {np.unique(steps)[:4]}",
+                               hint=f"dt is {dt}; use uniform delays that are multiples of dt")
+    return Delay(name=name, steps=int(rounded.flat[0]))
+
+
+# ----- neurons
+
+
+def _semantics(node, conv: Convention) -> dict:
+    """Reset mode, timing and spike test: the convention's, or the node's stored ones."""
+    sem = {"reset": conv.reset, "reset_timing": conv.reset_timing,
+           "spike_test": conv.spike_test, "reset_discards_input": False}
+    if conv.per_node_semantics:
+        meta = _meta(node)
+        missing = [k for k in sem if k not in meta]
+        if missing:
+            raise UnsupportedError("node lacks snn_compile metadata", value=f"missing {missing}",
+                                   hint="this graph was not written by export_nir; choose the "
+                                        "exporting framework's convention")
+        sem = {k: _py(meta[k]) for k in sem}
+    return sem
+
+
+def _py(value):
+    value = value.item() if isinstance(value, np.generic) else value
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _membrane_offset(name, node, conv) -> np.ndarray:
+    """``v_reset``: the IR measures the membrane from it; the framework must start there."""
+    v_reset = _arr(getattr(node, "v_reset", 0.0))
+    start = _arr(conv.initial_v(node))
+    if np.any(start != v_reset):
+        raise UnsupportedError(
+            f"convention '{conv.name}' starts the membrane at {_few(start)} but the IR starts "
+            f"it at the reset potential", node=name, value=f"v_reset={_few(v_reset)}",
+            hint="use v_reset equal to the initial potential (usually 0), or convention "
+                 "'euler'")
+    return v_reset
+
+
+def _few(arr) -> str:
+    values = np.unique(np.asarray(arr))
+    return str(values[0]) if values.size == 1 else f"{values[:3]}..."
+
+
+def _decay(name, tau, conv, dt, what="tau") -> np.ndarray:
+    beta = conv.decay(_arr(tau), dt)
+    if np.any(beta < 0) or np.any(beta > 1) or not np.all(np.isfinite(beta)):
+        raise UnsupportedError(f"{what} gives a decay outside [0, 1] at dt={dt}",
+                               node=name, value=f"{what} min {np.min(tau)}",
+                               hint="use a smaller dt or check the convention")
+    return beta
+
+
+def _with_gain(name, gain, neuron, conv, feedback_source=None) -> _Mapped:
+    """Put a Scale before ``neuron`` unless the gain is 1, and a spike delay after it."""
+    nodes = [neuron]
+    gain = np.broadcast_to(_arr(gain), neuron.shape)
+    if not np.allclose(gain, 1.0, rtol=0, atol=GAIN_TOLERANCE):
+        nodes.insert(0, Scale(name=f"{name}.gain", scale=gain))
+    exit_ = name
+    if conv.spike_delay and getattr(neuron, "spiking", False):
+        nodes.append(Delay(name=f"{name}.spike_delay", steps=conv.spike_delay))
+        exit_ = nodes[-1].name
+    return _Mapped(nodes, nodes[0].name, exit_, feedback=name)
+
+
+def _population(node, *keys):
+    params = [_arr(getattr(node, k)) for k in keys]
+    return tuple(np.broadcast_shapes(*(p.shape for p in params)))
+
+
+def _lif(name, node, conv, dt):
+    sem = _semantics(node, conv)
+    shape = _population(node, "tau", "r", "v_leak", "v_threshold")
+    offset = _membrane_offset(name, node, conv)
+    beta = _decay(name, node.tau, conv, dt)
+    neuron = LIF(name=name, shape=shape, beta=np.broadcast_to(beta, shape),
+                 threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
+                 bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape), **sem)
+    return _with_gain(name, conv.gain(_arr(node.r), _arr(node.tau), dt), neuron, conv)
+
+
+def _if(name, node, conv, dt):
+    sem = _semantics(node, conv)
+    shape = _population(node, "r", "v_threshold")
+    offset = _membrane_offset(name, node, conv)
+    neuron = IF(name=name, shape=shape,
+                threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape), **sem)
+    # dv/dt = r S: with no leak the Euler step is r*dt for every convention (Sinabs/Spyx dt=1)
+    gain = _arr(node.r) * (1.0 if conv.gain is unit_gain else dt)
+    return _with_gain(name, gain, neuron, conv)
+
+
+def _cubalif(name, node, conv, dt):
+    if conv.refuse_cuba:
+        raise UnsupportedError(conv.refuse_cuba, node=name)
+    sem = _semantics(node, conv)
+    shape = _population(node, "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
+    offset = _membrane_offset(name, node, conv)
+    alpha = _decay(name, node.tau_syn, conv, dt, "tau_syn")
+    beta = _decay(name, node.tau_mem, conv, dt, "tau_mem")
+    neuron = CubaLIF(name=name, shape=shape, alpha=np.broadcast_to(alpha, shape),
+                     beta=np.broadcast_to(beta, shape),
+                     threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
+                     bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
+                     **sem)
+    # the current is carried in membrane units (scaled by g_mem), so both gains act on the input
+    gain = (conv.syn_gain(_arr(node.w_in), _arr(node.tau_syn), dt)
+            * conv.gain(_arr(node.r), _arr(node.tau_mem), dt))
+    return _with_gain(name, gain, neuron, conv)
+
+
+def _li(name, node, conv, dt):
+    shape = _population(node, "tau", "r", "v_leak")
+    start = _arr(conv.initial_v(node)) if conv.initial_v is start_at_leak else 0.0
+    if np.any(start != 0):
+        raise UnsupportedError(f"convention '{conv.name}' starts the LI readout at v_leak, "
+                               "but the IR starts it at 0", node=name,
+                               value=f"v_leak={_few(node.v_leak)}")
+    beta = _decay(name, node.tau, conv, dt)
+    readout = LI(name=name, shape=shape, beta=np.broadcast_to(beta, shape),
+                 bias=np.broadcast_to((1 - beta) * _arr(node.v_leak), shape))
+    gain = (conv.li_gain or conv.gain)(_arr(node.r), _arr(node.tau), dt)
+    return _with_gain(name, gain, readout, conv)
+
+
+def _threshold(name, node, conv, dt):
+    """NIR Threshold ``z = H(x - theta)`` (stateless): a LIF with no memory and no reset."""
+    shape = tuple(np.shape(node.threshold))
+    return LIF(name=name, shape=shape, beta=np.zeros(shape), threshold=_arr(node.threshold),
+               reset="none", reset_timing="same_step", spike_test=">")
+
+
+def _integrator(name, node, conv, dt):
+    shape = tuple(np.shape(node.r))
+    readout = LI(name=name, shape=shape, beta=np.ones(shape))
+    return _with_gain(name, _arr(node.r) * dt, readout, conv)
+
+
+_MAPPERS: dict[str, Callable] = {
+    "Input": _input, "Output": _output, "Affine": _affine, "Linear": _affine,
+    "Scale": _scale, "Conv1d": _conv1d, "Conv2d": _conv2d, "Flatten": _flatten,
+    "SumPool2d": _pool(SumPool2d), "AvgPool2d": _pool(AvgPool2d), "Delay": _delay,
+    "LIF": _lif, "IF": _if, "CubaLIF": _cubalif, "LI": _li, "Threshold": _threshold,
+    "I": _integrator,
+}
