@@ -1,0 +1,2 @@
+from .importers import load_model
+from .importers.model_file import export
