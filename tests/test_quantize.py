@@ -1,0 +1,125 @@
+"""Quantizer: exact thresholds, reported rounding, folding, and errors that name the layer."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import snn_compile.ir as ir
+from snn_compile.backends.emulator import run_network
+from snn_compile.check import run_check
+from snn_compile.errors import QuantizationError, UnsupportedError
+from snn_compile.layers import extract_layers, fold_linear, _apply
+from snn_compile.quantize import quantize
+from snn_compile.targets import load_target
+
+
+def mlp(rng, sizes=(20, 30, 5), reset="zero", beta=0.9, threshold=1.0):
+    nodes = [ir.Input(name="in", shape=(sizes[0],))]
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        nodes.append(ir.Affine(name=f"fc{i}", weight=rng.normal(0, 0.5, (b, a))))
+        nodes.append(ir.LIF(name=f"lif{i}", shape=(b,), beta=beta, reset=reset,
+                            threshold=threshold))
+    return ir.sequential(nodes)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["loihi2", "cpu", "xc7z020"]),
+       st.floats(0.2, 5.0))
+def test_thresholds_land_exactly_on_the_grid(seed, target, threshold):
+    rng = np.random.default_rng(seed)
+    q = quantize(mlp(rng, threshold=threshold), load_target(target))
+    for layer, rep in zip(q.network.layers, q.report):
+        thr_float = np.broadcast_to(layer.neuron.threshold, layer.neuron.shape) / np.broadcast_to(
+            layer.scale, layer.neuron.shape)
+        np.testing.assert_allclose(thr_float, float(np.float32(threshold)), rtol=1e-12)
+        lo, hi = rep.weight_range
+        top = (1 << load_target(target).weights.bits)
+        assert -top <= lo and hi < top
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["loihi2", "xc7z020"]))
+def test_quantized_network_tracks_the_float_model(seed, target):
+    rng = np.random.default_rng(seed)
+    graph = mlp(rng)
+    spikes = (rng.random((20, 16, 20)) < 0.3).astype(np.float32)
+    net = quantize(graph, load_target(target), spikes).network
+    result = run_check(graph, net, spikes)
+    assert all(layer["spike_agreement"] > 0.9 for layer in result.report["layers"])
+
+
+def test_conv_and_pool_fold_into_one_convolution():
+    rng = np.random.default_rng(1)
+    chain = [ir.Conv2d(name="c", weight=rng.normal(size=(3, 2, 3, 3)), padding=1, stride=1),
+             ir.AvgPool2d(name="p", kernel_size=2)]
+    syn, bias = fold_linear(chain, (2, 8, 8), "lif")
+    assert type(syn).__name__ == "ConvSpec" and syn.stride == (2, 2)
+    x = rng.random((4, 2, 8, 8))
+    import torch
+    folded = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(syn.weight),
+                                        stride=syn.stride, padding=syn.padding).numpy()
+    np.testing.assert_allclose(folded, _apply(chain, x), atol=1e-12)
+
+
+def test_flatten_and_dense_fold_into_a_matrix():
+    rng = np.random.default_rng(2)
+    chain = [ir.SumPool2d(name="p", kernel_size=2), ir.Flatten(name="f"),
+             ir.Affine(name="fc", weight=rng.normal(size=(5, 16)), bias=rng.normal(size=5))]
+    matrix, bias = fold_linear(chain, (1, 8, 8), "lif")
+    x = rng.random((3, 1, 8, 8))
+    np.testing.assert_allclose(x.reshape(3, -1) @ matrix.T + bias, _apply(chain, x), atol=1e-12)
+
+
+def test_recurrent_layer_is_extracted():
+    rng = np.random.default_rng(0)
+    nodes = (ir.Input(name="in", shape=(4,)), ir.Affine(name="fc", weight=rng.normal(size=(3, 4))),
+             ir.Affine(name="rec", weight=rng.normal(size=(3, 3))),
+             ir.LIF(name="lif", shape=(3,), beta=0.5), ir.Output(name="out"))
+    g = ir.Graph(nodes, (("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
+                         ("lif", "out")))
+    (spec,) = extract_layers(g)
+    np.testing.assert_array_equal(spec.recurrent, nodes[2].weight)
+
+
+def test_subtract_reset_on_loihi_needs_the_custom_neuron():
+    q = quantize(mlp(np.random.default_rng(0), reset="subtract"), load_target("loihi2"))
+    assert all(r.custom_neuron for r in q.report)
+    assert "custom neuron" in q.report[0].notes[0]
+
+
+def test_unsupported_feature_is_an_actionable_error():
+    target = load_target("loihi2", {"features.custom_reset_modes": []})
+    with pytest.raises(UnsupportedError, match="node 'lif0'.*reset 'subtract'.*reset_mechanism"):
+        quantize(mlp(np.random.default_rng(0), reset="subtract"), target)
+
+
+def test_bias_that_cannot_fit_names_the_layer():
+    g = ir.sequential([ir.Input(name="in", shape=(2,)),
+                       ir.Affine(name="fc", weight=[[1.0, 1.0]], bias=[1e6]),
+                       ir.LIF(name="lif", shape=(1,), beta=0.5, reset="zero")])
+    with pytest.raises(QuantizationError, match="node 'lif'.*bias"):
+        quantize(g, load_target("loihi2"))
+
+
+def test_branching_graph_is_refused():
+    nodes = (ir.Input(name="in", shape=(2,)), ir.Affine(name="a", weight=np.eye(2)),
+             ir.Affine(name="b", weight=np.eye(2)), ir.LIF(name="lif", shape=(2,), beta=0.5),
+             ir.Output(name="out"))
+    g = ir.Graph(nodes, (("in", "a"), ("in", "b"), ("a", "lif"), ("b", "lif"), ("lif", "out")))
+    with pytest.raises(UnsupportedError, match="branching"):
+        quantize(g, load_target("cpu"))
+
+
+def test_emulator_runs_quantized_conv_network():
+    rng = np.random.default_rng(5)
+    g = ir.sequential([ir.Input(name="in", shape=(1, 8, 8)),
+                       ir.Conv2d(name="c", weight=rng.normal(0, 0.5, (4, 1, 3, 3)), padding=1),
+                       ir.AvgPool2d(name="p", kernel_size=2),
+                       ir.LIF(name="lif1", shape=(4, 4, 4), beta=0.9, reset="zero"),
+                       ir.Flatten(name="f"), ir.Affine(name="fc", weight=rng.normal(0, .3, (10, 64))),
+                       ir.LIF(name="lif2", shape=(10,), beta=0.8, reset="zero")])
+    spikes = (rng.random((15, 8, 1, 8, 8)) < 0.3).astype(np.float32)
+    net = quantize(g, load_target("loihi2"), spikes).network
+    assert type(net.layers[0].synapse).__name__ == "QConv"
+    result = run_check(g, net, spikes)
+    assert result.report["layers"][0]["spike_agreement"] > 0.95
