@@ -174,12 +174,13 @@ class Convention:
     li_gain: Callable | None = None   # LI gain when it differs from ``gain``
     syn_gain: Callable = euler_syn_gain
     initial_v: Callable = start_at_zero
-    reset: str = "zero"               # "zero" (to v_reset) or "subtract"
+    reset: str = "zero"               # "zero" (to v_reset), "subtract" or "decayed_subtract"
     reset_timing: str = "same_step"
     spike_test: str = ">"
     spike_delay: int = 0              # spike taken on the pre-update membrane (Spyx)
     refuse: str | None = None         # the framework's behaviour cannot be expressed at all
     refuse_cuba: str | None = None    # ... for CubaLIF only
+    cuba_reset: str | None = None     # CubaLIF reset when it differs from ``reset``
     per_node_semantics: bool = False  # read reset/timing/test from our exporter's metadata
     extra: dict = field(default_factory=dict)
 
@@ -196,7 +197,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                syn_gain=jump_syn_gain, initial_v=start_at_leak),
     Convention("sinabs", "Sinabs LIF/IAF with SingleSpike (tau in steps, exp(-1/tau) decay, "
                "'>=', subtract in the same step)", dt=1.0, decay=exp_decay, gain=r_gain,
-               reset="subtract", spike_test=">=",
+               reset="decayed_subtract", spike_test=">=",
                refuse_cuba="Sinabs exports LIF without its synaptic current; a NIR CubaLIF "
                            "has no Sinabs meaning"),
     Convention("sinabs-multispike", "Sinabs' default MultiSpike (refused)", dt=1.0,
@@ -205,16 +206,14 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
     Convention("rockpool", "Rockpool LIFNeuronTorch/LIFTorch with max_spikes_per_dt=1 (dt=1e-3 "
                "default, exp decay, '>=', subtract in the same step)", dt=1e-3,
                decay=exp_decay, gain=rockpool_gain, li_gain=euler_gain,
-               syn_gain=rockpool_syn_gain, reset="subtract", spike_test=">="),
+               syn_gain=rockpool_syn_gain, reset="decayed_subtract", spike_test=">="),
     Convention("rockpool-multispike", "Rockpool's default max_spikes_per_dt=2**16 (refused)",
                dt=1e-3, refuse=_MULTI.format(fw="Rockpool", fix="max_spikes_per_dt=1",
                                              name="rockpool")),
     Convention("spyx", "Spyx 1.0.0 (dt=1, Euler, spike on the pre-update membrane, '>', "
                "subtract)", dt=1.0, gain=unit_gain, syn_gain=unit_syn_gain,
                reset="subtract", reset_timing="next_step", spike_delay=1,
-               refuse_cuba="Spyx CuBaLIF subtracts beta*threshold (reset before the leak), "
-                           "which no IR neuron expresses; use LIF layers or load the graph "
-                           "with another convention"),
+               cuba_reset="decayed_subtract"),
     Convention("lava", "NIR's nir_to_lava mapping (dt=1e-4, Euler, reset to 0 in the same "
                "step, '>')", dt=1e-4),
     Convention("euler", "canonical NIR forward Euler at the given dt (reset to v_reset in the "
@@ -437,10 +436,7 @@ class _Mapped:
     entry: str
     exit: str
     feedback: str | None = None  # source for consumers reached through a feedback edge
-
-    @property
-    def internal_edges(self):
-        return list(zip([n.name for n in self.nodes], [n.name for n in self.nodes[1:]]))
+    edges: list = field(default_factory=list)  # internal edges
 
 
 def _neuron_names(nir_graph):
@@ -460,7 +456,7 @@ def _convert(nir_graph, conv: Convention, dt: float) -> Graph:
     ir_nodes, ir_edges = [], []
     for name in order:
         ir_nodes += mapped[name].nodes
-        ir_edges += mapped[name].internal_edges
+        ir_edges += mapped[name].edges
     for src, dst in edges:
         feedback = position[src] >= position[dst]
         m = mapped[src]
@@ -592,9 +588,9 @@ def _delay(name, node, conv, dt):
 # ----- neurons
 
 
-def _semantics(node, conv: Convention) -> dict:
+def _semantics(node, conv: Convention, reset: str | None = None) -> dict:
     """Reset mode, timing and spike test: the convention's, or the node's stored ones."""
-    sem = {"reset": conv.reset, "reset_timing": conv.reset_timing,
+    sem = {"reset": reset or conv.reset, "reset_timing": conv.reset_timing,
            "spike_test": conv.spike_test, "reset_discards_input": False}
     if conv.per_node_semantics:
         meta = _meta(node)
@@ -604,7 +600,10 @@ def _semantics(node, conv: Convention) -> dict:
                                    hint="this graph was not written by export_nir; choose the "
                                         "exporting framework's convention")
         sem = {k: _py(meta[k]) for k in sem}
+    if sem["reset"] == "decayed_subtract":  # realised by a feedback Scale, see _assemble
+        sem.update(reset="none", reset_timing="same_step")
     return sem
+
 
 
 def _py(value):
@@ -639,22 +638,48 @@ def _decay(name, tau, conv, dt, what="tau") -> np.ndarray:
     return beta
 
 
-def _with_gain(name, gain, neuron, conv, feedback_source=None) -> _Mapped:
-    """Put a Scale before ``neuron`` unless the gain is 1, and a spike delay after it."""
-    nodes = [neuron]
+def _assemble(name, neuron, conv, gain, reset_beta=None, synapse=None) -> _Mapped:
+    """Wire ``neuron`` with its input gain, synaptic current, reset feedback and spike delay.
+
+    * gain != 1: ``<name>.gain`` Scale in front;
+    * ``synapse``: an LI node ``<name>.syn`` (the synaptic current) between gain and neuron;
+    * ``reset_beta`` (decayed subtraction, ``v = beta (v' - s thr) + x``: Sinabs, Rockpool,
+      Spyx CuBaLIF): the neuron has no reset of its own; its spikes come back through a feedback
+      edge to the ``<name>.reset`` Scale of ``-beta * thr``, giving
+      ``v'[t] = beta v'[t-1] + x[t] - beta thr s[t-1]``: the framework's update written on the
+      pre-reset membrane;
+    * ``spike_delay``: ``<name>.spike_delay`` Delay after the neuron (Spyx).
+    """
+    chain = []
     gain = np.broadcast_to(_arr(gain), neuron.shape)
     if not np.allclose(gain, 1.0, rtol=0, atol=GAIN_TOLERANCE):
-        nodes.insert(0, Scale(name=f"{name}.gain", scale=gain))
+        chain.append(Scale(name=f"{name}.gain", scale=gain))
+    if synapse is not None:
+        chain.append(synapse)
+    chain.append(neuron)
+    edges = [(a.name, b.name) for a, b in zip(chain, chain[1:])]
+    nodes = chain[:-1]
+    if reset_beta is not None:
+        fb = Scale(name=f"{name}.reset",
+                   scale=-np.broadcast_to(reset_beta, neuron.shape) * neuron.threshold)
+        nodes.append(fb)
+        edges += [(name, fb.name), (fb.name, name)]
+    nodes.append(neuron)
     exit_ = name
     if conv.spike_delay and getattr(neuron, "spiking", False):
         nodes.append(Delay(name=f"{name}.spike_delay", steps=conv.spike_delay))
+        edges.append((name, nodes[-1].name))
         exit_ = nodes[-1].name
-    return _Mapped(nodes, nodes[0].name, exit_, feedback=name)
+    return _Mapped(nodes, chain[0].name, exit_, feedback=name, edges=edges)
 
 
 def _population(node, *keys):
     params = [_arr(getattr(node, k)) for k in keys]
     return tuple(np.broadcast_shapes(*(p.shape for p in params)))
+
+
+def _decayed(reset: str | None, conv: Convention) -> bool:
+    return (reset or conv.reset) == "decayed_subtract"
 
 
 def _lif(name, node, conv, dt):
@@ -665,7 +690,8 @@ def _lif(name, node, conv, dt):
     neuron = LIF(name=name, shape=shape, beta=np.broadcast_to(beta, shape),
                  threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
                  bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape), **sem)
-    return _with_gain(name, conv.gain(_arr(node.r), _arr(node.tau), dt), neuron, conv)
+    gain = conv.gain(_arr(node.r), _arr(node.tau), dt)
+    return _assemble(name, neuron, conv, gain, reset_beta=beta if _decayed(None, conv) else None)
 
 
 def _if(name, node, conv, dt):
@@ -676,26 +702,31 @@ def _if(name, node, conv, dt):
                 threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape), **sem)
     # dv/dt = r S: with no leak the Euler step is r*dt for every convention (Sinabs/Spyx dt=1)
     gain = _arr(node.r) * (1.0 if conv.gain is unit_gain else dt)
-    return _with_gain(name, gain, neuron, conv)
+    return _assemble(name, neuron, conv, gain,
+                     reset_beta=np.ones(shape) if _decayed(None, conv) else None)
 
 
 def _cubalif(name, node, conv, dt):
+    """CubaLIF; with a decayed-subtract reset it is split into an LI current and a LIF."""
     if conv.refuse_cuba:
         raise UnsupportedError(conv.refuse_cuba, node=name)
-    sem = _semantics(node, conv)
+    reset = conv.cuba_reset or conv.reset
+    sem = _semantics(node, conv, reset)
     shape = _population(node, "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
     offset = _membrane_offset(name, node, conv)
-    alpha = _decay(name, node.tau_syn, conv, dt, "tau_syn")
-    beta = _decay(name, node.tau_mem, conv, dt, "tau_mem")
-    neuron = CubaLIF(name=name, shape=shape, alpha=np.broadcast_to(alpha, shape),
-                     beta=np.broadcast_to(beta, shape),
-                     threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
-                     bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
-                     **sem)
+    alpha = np.broadcast_to(_decay(name, node.tau_syn, conv, dt, "tau_syn"), shape)
+    beta = np.broadcast_to(_decay(name, node.tau_mem, conv, dt, "tau_mem"), shape)
+    membrane = dict(name=name, shape=shape, beta=beta,
+                    threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
+                    bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
+                    **sem)
     # the current is carried in membrane units (scaled by g_mem), so both gains act on the input
     gain = (conv.syn_gain(_arr(node.w_in), _arr(node.tau_syn), dt)
             * conv.gain(_arr(node.r), _arr(node.tau_mem), dt))
-    return _with_gain(name, gain, neuron, conv)
+    if not _decayed(reset, conv):
+        return _assemble(name, CubaLIF(alpha=alpha, **membrane), conv, gain)
+    synapse = LI(name=f"{name}.syn", shape=shape, beta=alpha)
+    return _assemble(name, LIF(**membrane), conv, gain, reset_beta=beta, synapse=synapse)
 
 
 def _li(name, node, conv, dt):
@@ -709,7 +740,7 @@ def _li(name, node, conv, dt):
     readout = LI(name=name, shape=shape, beta=np.broadcast_to(beta, shape),
                  bias=np.broadcast_to((1 - beta) * _arr(node.v_leak), shape))
     gain = (conv.li_gain or conv.gain)(_arr(node.r), _arr(node.tau), dt)
-    return _with_gain(name, gain, readout, conv)
+    return _assemble(name, readout, conv, gain)
 
 
 def _threshold(name, node, conv, dt):
@@ -722,7 +753,7 @@ def _threshold(name, node, conv, dt):
 def _integrator(name, node, conv, dt):
     shape = tuple(np.shape(node.r))
     readout = LI(name=name, shape=shape, beta=np.ones(shape))
-    return _with_gain(name, _arr(node.r) * dt, readout, conv)
+    return _assemble(name, readout, conv, _arr(node.r) * dt)
 
 
 _MAPPERS: dict[str, Callable] = {
