@@ -1,0 +1,100 @@
+"""The command line: bare main command and subcommands, exit codes, one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+import snntorch as snn
+import torch
+
+import snn_compile
+from snn_compile.cli import main
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 30), snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Linear(30, 5), snn.Leaky(beta=0.8, init_hidden=True, reset_mechanism="zero"))
+    path = root / "m.pt"
+    snn_compile.export(net, path, input_shape=(20,))
+    rng = np.random.default_rng(0)
+    data = root / "d.npz"
+    np.savez(data, spikes=(rng.random((25, 24, 20)) < 0.3).astype(np.float32),
+             labels=rng.integers(0, 5, 24))
+    return path, data
+
+
+def test_inspect(model, capsys):
+    assert main(["inspect", str(model[0])]) == 0
+    out = capsys.readouterr().out
+    assert "LIF" in out and "neurons: 35" in out and "beta=0.9" in out
+
+
+@pytest.mark.parametrize("backend,target", [("float", None), ("emulator", "loihi2"),
+                                            ("emulator", "cpu")])
+def test_run_writes_spikes_and_every_layer(model, tmp_path, backend, target):
+    out = tmp_path / "out.npz"
+    args = ["run", str(model[0]), "--backend", backend, "--input", str(model[1]),
+            "--output", str(out)] + (["--target", target] if target else [])
+    assert main(args) == 0
+    with np.load(out) as data:
+        assert data["spikes"].shape == (25, 24, 5)
+        assert {"layer/1/spikes", "layer/1/v", "layer/3/spikes"} <= set(data.keys())
+
+
+def test_check_thresholds_set_the_exit_code(model, tmp_path):
+    args = ["check", str(model[0]), "--target", "cpu", "--data", str(model[1]),
+            "--report", str(tmp_path / "r"), "--junit", str(tmp_path / "j.xml"), "--no-plots"]
+    assert main(args + ["--min-agreement", "0.5"]) == 0
+    assert main(args + ["--min-agreement", "1.0001"]) == 1
+    report = json.loads((tmp_path / "r" / "check.json").read_text())
+    assert report["verdict"] == "fail" and "failures" in report
+    assert "<failure" in (tmp_path / "j.xml").read_text()
+
+
+def test_main_command_is_atomic_and_reproducible(model, tmp_path):
+    out1, out2 = tmp_path / "a", tmp_path / "b"
+    base = [str(model[0]), "--target", "cpu", "--data", str(model[1])]
+    assert main(base + ["-o", str(out1)]) == 0
+    assert main(base + ["-o", str(out2)]) == 0
+    files = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
+    for rel in files:
+        assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_failed_compile_leaves_no_output(model, tmp_path, capsys):
+    out = tmp_path / "never"
+    code = main([str(model[0]), "--target", "loihi2", "--set", "features.custom_reset_modes=[]",
+                 "--set", "features.reset_timings=[]", "-o", str(out)])
+    assert code == 2 and not out.exists() and not list(tmp_path.glob(".*partial*"))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "node '1'" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["missing.pt", "--target", "loihi"], "missing.pt: model file not found"),
+    (["{model}", "--target", "loihi9"], "unknown target"),
+    (["run", "{model}", "--backend", "emulator", "--input", "{data}", "--output", "x.npz"],
+     "pass --target"),
+    (["run", "{model}", "--backend", "warp", "--input", "{data}", "--output", "x.npz"],
+     "unknown backend"),
+])
+def test_errors_are_one_line_with_status_2(model, capsys, argv, message):
+    argv = [a.format(model=model[0], data=model[1]) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_testing_api_for_users(model):
+    from snn_compile.testing import assert_spikes_match
+
+    result = assert_spikes_match(model[0], model[1], target="cpu", min_agreement=0.5)
+    assert result.passed
+    with pytest.raises(AssertionError, match="spike agreement"):
+        assert_spikes_match(model[0], model[1], target="cpu", min_agreement=1.0001)
