@@ -7,5 +7,6 @@ for inputs, outputs, shapes and the choices made.
 
 from .backend import OnnxBackend, run_window
 from .export import export_onnx
+from .float import export_float_onnx
 
-__all__ = ["OnnxBackend", "export_onnx", "run_window"]
+__all__ = ["OnnxBackend", "export_float_onnx", "export_onnx", "run_window"]

@@ -150,6 +150,20 @@ class StepGraph:
         self.builder.op("Identity", value, out=f"{state}.next")
 
 
+def fifo_read(step: StepGraph, name: str, elem_type: int, dims: tuple, doc: str) -> str:
+    """Declare the FIFO state ``name`` [depth, B, ...] and return its oldest slot [B, ...]."""
+    b = step.builder
+    step.add_state(name, elem_type, dims, doc=doc)
+    return b.op("Gather", name, b.const(0), axis=0)
+
+
+def fifo_push(step: StepGraph, name: str, value: str) -> None:
+    """``name.next``: the FIFO without its oldest slot, with ``value`` [B, ...] appended."""
+    b = step.builder
+    rest = b.op("Slice", name, b.const([1]), b.const([np.iinfo(np.int64).max]), b.const([0]))
+    step.set_next(name, b.op("Concat", rest, b.op("Unsqueeze", value, b.const([0])), axis=0))
+
+
 def rename(graph: onnx.GraphProto, mapping: dict[str, str]) -> onnx.GraphProto:
     """Rename values of a (subgraph-free) graph: inputs, outputs, node inputs and outputs."""
     for node in graph.node:

@@ -22,7 +22,7 @@ from snn_compile.ir.fixed import QConv, QLayer, QNetwork
 from snn_compile.targets import Target
 
 from .arith import OVERFLOW, ROUNDING, as_int, passes, shift_left, wrap
-from .builder import BATCH, INT64, UINT8, GraphBuilder, StepGraph, Tensor
+from .builder import BATCH, INT64, UINT8, GraphBuilder, StepGraph, Tensor, fifo_push, fifo_read
 from .synapse import dense_product, synaptic_product
 
 
@@ -61,20 +61,6 @@ def recurrent_delay(target: Target) -> int:
     return max(1, target.timing.synapse_delay)
 
 
-def fifo_read(step: StepGraph, name: str, depth: int, n: int, doc: str) -> str:
-    """Declare the FIFO state ``name`` [depth, B, n] and return its oldest slot [B, n]."""
-    b = step.builder
-    step.add_state(name, INT64, (depth, BATCH, n), doc=doc)
-    return b.op("Gather", name, b.const(0), axis=0)
-
-
-def fifo_push(step: StepGraph, name: str, value: str) -> None:
-    """``name.next``: the FIFO without its oldest slot, with ``value`` [B, n] appended."""
-    b = step.builder
-    rest = b.op("Slice", name, b.const([1]), b.const([np.iinfo(np.int64).max]), b.const([0]))
-    step.set_next(name, b.op("Concat", rest, b.op("Unsqueeze", value, b.const([0])), axis=0))
-
-
 def _per_neuron(b: GraphBuilder, value: np.ndarray, shape, hint: str) -> str:
     """A scalar constant, or the value broadcast to the population and flattened."""
     value = np.asarray(value)
@@ -94,7 +80,7 @@ def _feedforward(step: StepGraph, layer: QLayer, target: Target, x: str) -> str:
     if delay:
         name = f"{layer.name}.delay"
         fifo_push(step, name, a)
-        a = fifo_read(step, name, delay, n, doc=f"synaptic delay line ({delay} steps)")
+        a = fifo_read(step, name, INT64, (delay, BATCH, n), doc=f"synaptic delay ({delay} steps)")
     if layer.input_bias is not None:
         bias = _per_neuron(b, np.broadcast_to(layer.input_bias, layer.neuron.shape),
                            layer.neuron.shape, "input_bias")
@@ -105,7 +91,8 @@ def _feedforward(step: StepGraph, layer: QLayer, target: Target, x: str) -> str:
 def _recurrent(step: StepGraph, layer: QLayer, target: Target, a: str) -> str:
     """Add the recurrent input from the spike history state ``L.spike_history``."""
     b, rec, n = step.builder, layer.recurrent, layer.neuron.size
-    past = fifo_read(step, f"{layer.name}.spike_history", recurrent_delay(target), n,
+    past = fifo_read(step, f"{layer.name}.spike_history", INT64,
+                     (recurrent_delay(target), BATCH, n),
                      doc="own spikes of the last steps (recurrent synapse)")
     bits = target.accumulator.dense_bits
     back = wrap(b, shift_left(b, dense_product(b, rec, past), rec.weight_exp), bits)
