@@ -39,21 +39,27 @@ see :data:`CONVENTIONS` for the table):
     membrane, reset to ``v_reset`` in the same step; the membrane starts at ``v_leak``.
 ``sinabs`` (tau in time steps, ``dt = 1``; ``r = 1``)
     ``beta = exp(-dt/tau)``, ``g = r`` (``norm_input=False``). Spike ``v >= thr`` on the updated
-    membrane, subtract in the same step. Models ``SingleSpike``: Sinabs' default ``MultiSpike``
-    emits ``floor(v/thr)`` spikes per step and is refused (``sinabs-multispike``).
+    membrane, then ``v -= thr``; the next step decays the reduced membrane, so the subtraction
+    is *decayed*: ``v'[t] = beta v'[t-1] + x[t] - beta thr s[t-1]`` on the pre-reset membrane
+    ``v'``. No IR reset mode does that, so the neuron gets ``reset="none"`` and a feedback edge
+    through a ``<neuron>.reset`` Scale of ``-beta thr`` (exact). Models ``SingleSpike``: Sinabs'
+    default ``MultiSpike`` emits ``floor(v/thr)`` spikes per step and is refused
+    (``sinabs-multispike``).
 ``rockpool`` (dt per module, default 1e-3; ``r = tau exp(-dt/tau)/dt``)
     ``beta = exp(-dt/tau)``, ``g = r dt exp(dt/tau)/tau`` (1 for Rockpool's own export);
     CubaLIF (``LIFTorch``: ``I = beta_syn (I + S)``) ``alpha = exp(-dt/tau_syn)``,
     ``g_syn = w_in exp(-dt/tau_syn)``, ``g_mem`` as ``g``; LI (``ExpSynTorch``) ``g = r dt/tau``.
-    Spike ``v >= thr``, subtract in the same step. Models ``max_spikes_per_dt=1``; the default
-    multi-spike output is refused (``rockpool-multispike``).
+    Spike ``v >= thr``, decayed subtraction as for Sinabs. A CubaLIF with this reset becomes an
+    LI current ``<neuron>.syn`` feeding a LIF (the feedback must reach the membrane, not the
+    current). Models ``max_spikes_per_dt=1``; the default multi-spike output is refused
+    (``rockpool-multispike``).
 ``spyx`` (1.0.0; ``dt = 1``, ``tau = dt/(1-beta)``, ``r = beta``, which Spyx ignores)
     ``beta = 1 - dt/tau``, gains 1. The spike is taken on the *pre-update* membrane,
     ``s[t] = H(V[t-1] - thr)``, then ``V = beta V + x - s thr``: the IR's next-step-subtract
     neuron whose spikes pass a one-step :class:`~snn_compile.ir.Delay` (``<neuron>.spike_delay``)
     before reaching feed-forward consumers; recurrent consumers read the undelayed spikes through
-    the feedback edge, which already lags one step. ``CuBaLIF`` subtracts ``beta*thr`` (reset
-    before the leak), which no IR neuron does: refused.
+    the feedback edge, which already lags one step. ``CuBaLIF`` resets before the leak
+    (``V = beta (V - s thr) + I``): decayed subtraction, mapped like Rockpool's CubaLIF.
 ``lava`` (NIR's ``nir_to_lava`` scripts, ``dt = 1e-4``; not verified against Lava here)
     NIR Euler gains and decays, reset to zero in the same step, ``v > thr``, membrane starts at 0.
     The one-step delay of each Lava ``Dense`` is a property of the target, not of this graph.
@@ -182,7 +188,6 @@ class Convention:
     refuse_cuba: str | None = None    # ... for CubaLIF only
     cuba_reset: str | None = None     # CubaLIF reset when it differs from ``reset``
     per_node_semantics: bool = False  # read reset/timing/test from our exporter's metadata
-    extra: dict = field(default_factory=dict)
 
 
 _MULTI = ("{fw} emits floor(v/threshold) spikes per step; IR neurons emit at most one. "
@@ -240,7 +245,7 @@ def get_convention(convention) -> Convention:
 # --------------------------------------------------------------------------- entry point
 
 
-def load_nir(path, *, convention: str, dt: float | None = None) -> Graph:
+def load_nir(path, *, convention: str | None = None, dt: float | None = None) -> Graph:
     """Read a ``.nir`` file and return the equivalent IR :class:`~snn_compile.ir.Graph`.
 
     ``convention`` (required) names the framework whose discretisation the graph follows (see

@@ -1,0 +1,1 @@
+"""Writers of the float IR to other formats (``nir``)."""
