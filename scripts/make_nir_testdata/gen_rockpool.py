@@ -53,7 +53,7 @@ def run(layers, x: np.ndarray):
             layer.reset_state()
             h, _, _ = layer(h)
             if isinstance(layer, NEURONS):
-                hidden[str(idx)] = np.swapaxes(h.numpy(), 0, 1).copy()
+                hidden[f"{idx}_{type(layer).__name__}"] = np.swapaxes(h.numpy(), 0, 1).copy()
     return np.swapaxes(h.numpy(), 0, 1).copy(), hidden
 
 

@@ -25,7 +25,7 @@ from common import B, OUT_DIR, bernoulli_input, save
 
 def linear(n_in, n_out, gain, rngs):
     layer = nnx.Linear(n_in, n_out, rngs=rngs)
-    layer.kernel.value = layer.kernel.value * gain
+    layer.kernel.set_value(layer.kernel.get_value() * gain)
     return layer
 
 
