@@ -24,7 +24,7 @@ from snn_compile.backends.emulator import run_network  # noqa: E402
 from snn_compile.backends.emulator.engine import encode_input  # noqa: E402
 from snn_compile.backends.onnx import export_onnx  # noqa: E402
 from snn_compile.backends.onnx.backend import _session  # noqa: E402
-from snn_compile.ir.fixed import QDense, QLayer, QNetwork, QNeuron  # noqa: E402
+from snn_compile.ir.fixed import QLayer, QNetwork, QNeuron  # noqa: E402
 from snn_compile.targets import load_target  # noqa: E402
 
 from strategies import random_qnetwork, random_spikes  # noqa: E402
@@ -70,9 +70,10 @@ def test_window_equals_emulator(targets, target_name, case):
         ref = run_network(net, spikes)
         assert_same_trace(net, backend.run(net, spikes), ref, f"{target_name} seed {seed}")
         fmt = targets[target_name].neuron
-        saturated += sum(int(np.abs(ref.layers[l.name][key]).max(initial=0)
+        limits = (("u", fmt.u_bits), ("v", fmt.v_bits))
+        saturated += sum(int(np.abs(ref.layers[layer.name][key]).max(initial=0)
                              >= (1 << (bits - 1)) - 1)
-                         for l in net.layers for key, bits in (("u", fmt.u_bits), ("v", fmt.v_bits)))
+                         for layer in net.layers for key, bits in limits)
     if weight_scale >= SATURATING:  # these cases must really exercise the overflow rules
         assert saturated > 0
 
@@ -161,6 +162,13 @@ def test_checker_metadata_and_deterministic_bytes(targets, mode):
     again.metadata["source_sha256"] = "ab" * 32
     assert export_onnx(again, mode=mode).SerializeToString(deterministic=True) == \
         model.SerializeToString(deterministic=True)
+    if mode == "window":  # a fixed window length is declared in the shapes and still runs
+        fixed = export_onnx(net, mode="window", steps=6)
+        onnx.checker.check_model(fixed, full_check=True)
+        assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 6
+        x = encode_input(net, random_spikes(rng, net, 6, 2))
+        outputs = _session(fixed).run(None, {"x": x})
+        assert all(out.shape[:2] == (6, 2) for out in outputs)
 
 
 def test_emit_runs_in_fresh_interpreter(targets, tmp_path):

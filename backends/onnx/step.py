@@ -100,20 +100,36 @@ def _recurrent(step: StepGraph, layer: QLayer, target: Target, a: str) -> str:
 
 
 def _layer_step(step: StepGraph, layer: QLayer, target: Target, x: str) -> str:
-    """Append one layer's update; returns its spikes as int64 (the next layer's input)."""
-    b, fmt, nrn = step.builder, target.neuron, layer.neuron
-    n, shape = nrn.size, nrn.shape
-    ovf_u, ovf_v = OVERFLOW[fmt.u_overflow], OVERFLOW[fmt.v_overflow]
-    rnd = ROUNDING[fmt.decay_rounding]
-    ib, k = target.accumulator.intermediate_bits, fmt.decay_bits
-    thr = _per_neuron(b, nrn.threshold, shape, "threshold")
+    """Append one layer: synaptic input, neuron update, states and records.
 
+    Returns the layer's spikes as int64 0/1 (the next layer's input).
+    """
+    b, n, name = step.builder, layer.neuron.size, layer.name
     a = _feedforward(step, layer, target, x)
     if layer.recurrent is not None:
         a = _recurrent(step, layer, target, a)
+    u_prev = step.add_state(f"{name}.u", INT64, (BATCH, n), doc="synaptic current")
+    v_prev = step.add_state(f"{name}.v", INT64, (BATCH, n), doc="membrane voltage")
+    s, u, v = _neuron_update(b, layer, target, a, u_prev, v_prev)
+    step.set_next(u_prev, u)
+    step.set_next(v_prev, v)
+    if layer.recurrent is not None:
+        fifo_push(step, f"{name}.spike_history", s)
+    spikes = b.op("Cast", s, to=UINT8, out=f"{name}.spikes")
+    step.records[f"{name}.spikes"] = Tensor(spikes, UINT8, (BATCH, n))
+    step.records[f"{name}.u"] = Tensor(f"{u_prev}.next", INT64, (BATCH, n))
+    step.records[f"{name}.v"] = Tensor(f"{v_prev}.next", INT64, (BATCH, n))
+    return s
 
-    u_prev = step.add_state(f"{layer.name}.u", INT64, (BATCH, n), doc="synaptic current")
-    v = step.add_state(f"{layer.name}.v", INT64, (BATCH, n), doc="membrane voltage")
+
+def _neuron_update(b: GraphBuilder, layer: QLayer, target: Target, a: str, u: str,
+                   v: str) -> tuple[str, str, str]:
+    """The neuron lines of the fixed-point equations: returns ``(s, u[t], v[t])``, int64."""
+    fmt, nrn = target.neuron, layer.neuron
+    ovf_u, ovf_v = OVERFLOW[fmt.u_overflow], OVERFLOW[fmt.v_overflow]
+    rnd = ROUNDING[fmt.decay_rounding]
+    ib, k, shape = target.accumulator.intermediate_bits, fmt.decay_bits, nrn.shape
+    thr = _per_neuron(b, nrn.threshold, shape, "threshold")
 
     # r = test(v[t-1], thr): the reset decided from the stored voltage
     r_flag = passes(b, v, thr, nrn.spike_test) if nrn.reset != "none" else None
@@ -124,7 +140,7 @@ def _layer_step(step: StepGraph, layer: QLayer, target: Target, x: str) -> str:
     act = wrap(b, shift_left(b, a, fmt.activation_shift), ib)
     if nrn.has_current:
         m_u = _per_neuron(b, nrn.decay_u, shape, "decay_u")
-        leak_u = wrap(b, rnd(b, b.op("Mul", u_prev, m_u), k), ib)
+        leak_u = wrap(b, rnd(b, b.op("Mul", u, m_u), k), ib)
         act = wrap(b, b.op("Add", leak_u, act), ib)
     u = ovf_u(b, act, fmt.u_bits)
 
@@ -146,13 +162,4 @@ def _layer_step(step: StepGraph, layer: QLayer, target: Target, x: str) -> str:
             v = ovf_v(b, wrap(b, b.op("Sub", v, b.op("Mul", change, thr)), ib), fmt.v_bits)
         else:
             v = b.op("Sub", v, b.op("Mul", change, v))
-
-    step.set_next(u_prev, u)
-    step.set_next(f"{layer.name}.v", v)
-    if layer.recurrent is not None:
-        fifo_push(step, f"{layer.name}.spike_history", s)
-    spikes = b.op("Cast", s, to=UINT8, out=f"{layer.name}.spikes")
-    step.records[f"{layer.name}.spikes"] = Tensor(spikes, UINT8, (BATCH, n))
-    step.records[f"{layer.name}.u"] = Tensor(f"{u_prev}.next", INT64, (BATCH, n))
-    step.records[f"{layer.name}.v"] = Tensor(f"{layer.name}.v.next", INT64, (BATCH, n))
-    return s
+    return s, u, v
