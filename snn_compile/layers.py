@@ -73,9 +73,14 @@ def extract_layers(graph: Graph) -> list[LayerSpec]:
                                        hint="end the network with a neuron layer (e.g. a "
                                             "Leaky readout with reset_mechanism='none')")
             break
+        if layers and not isinstance(layers[-1].neuron, n.NeuronNode):
+            raise UnsupportedError("a non-spiking layer can only be the last layer",
+                                   node=layers[-1].neuron.name,
+                                   hint="hardware passes spikes between layers")
         recurrent = _recurrent_matrix(graph, node, shapes)
         in_shape = shapes[current]
         synapse, bias = fold_linear(chain, in_shape, node.name)
+        bias = bias + _recurrent_bias(graph, node)
         layers.append(LayerSpec(neuron=node, synapse=synapse, synapse_bias=bias,
                                 recurrent=recurrent, delay=delay, source=source,
                                 in_shape=in_shape))
@@ -107,9 +112,9 @@ def _next(graph: Graph, name: str):
 
 
 def _is_recurrent_syn(graph: Graph, name: str) -> bool:
-    """An Affine fed only by a feedback edge (the recurrent synapse of a population)."""
+    """An Affine or Scale fed only by a feedback edge (the recurrent synapse of a population)."""
     preds = graph.predecessors(name)
-    return (isinstance(graph[name], n.Affine) and len(preds) == 1
+    return (isinstance(graph[name], (n.Affine, n.Scale)) and len(preds) == 1
             and graph.is_feedback((preds[0], name)))
 
 
@@ -127,10 +132,20 @@ def _recurrent_matrix(graph: Graph, neuron, shapes) -> np.ndarray | None:
         raise UnsupportedError("only self-recurrence (a population feeding itself) is supported",
                                node=neuron.name, value=f"recurrent inputs {recs}")
     rec = graph[recs[0]]
-    if rec.bias is not None and np.any(rec.bias):
-        raise UnsupportedError("recurrent synapse with a bias", node=rec.name,
-                               hint="use a recurrent layer without bias")
+    size = int(np.prod(neuron.shape))
+    if isinstance(rec, n.Scale):  # elementwise recurrence, e.g. a decayed subtractive reset
+        return np.diag(np.broadcast_to(rec.scale, neuron.shape).reshape(size).astype(np.float64))
     return rec.weight.astype(np.float64)
+
+
+def _recurrent_bias(graph: Graph, neuron) -> np.ndarray:
+    """A recurrent Affine's bias is added every step (its input is last step's spikes, zero
+    at t = 0, but the bias is not): it is a constant input bias of the population."""
+    total = np.zeros(int(np.prod(neuron.shape)))
+    for p in graph.predecessors(neuron.name):
+        if _is_recurrent_syn(graph, p) and getattr(graph[p], "bias", None) is not None:
+            total += graph[p].bias
+    return total
 
 
 # ----------------------------------------------------------------------------- folding

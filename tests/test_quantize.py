@@ -123,3 +123,19 @@ def test_emulator_runs_quantized_conv_network():
     assert type(net.layers[0].synapse).__name__ == "QConv"
     result = run_check(g, net, spikes)
     assert result.report["layers"][0]["spike_agreement"] > 0.95
+
+
+def test_nir_graphs_from_every_framework_lower_to_hardware_layers():
+    """Every single-spike NIR test graph whose topology is a chain quantizes for the cpu target."""
+    from pathlib import Path
+    from snn_compile.importers.nir import load_nir
+
+    lowered = 0
+    for path in sorted(Path(__file__).parent.glob("data/nir/*.nir")):
+        graph = load_nir(path, convention=path.name.split("_")[0])
+        try:
+            quantize(graph, load_target("cpu"))
+            lowered += 1
+        except UnsupportedError as exc:  # must be one of the documented topology limits
+            assert any(s in str(exc) for s in ("non-spiking layer", "after the last neuron"))
+    assert lowered >= 10
