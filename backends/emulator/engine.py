@@ -28,7 +28,7 @@ def encode_input(net: QNetwork, spikes: np.ndarray) -> np.ndarray:
                               hint=f"expected [T, B, {', '.join(map(str, net.input_shape))}]")
     if not np.all(np.isfinite(spikes)):
         raise SnnCompileError("input contains NaN or Inf values")
-    flat = spikes.reshape(spikes.shape[0], spikes.shape[1], -1)
+    flat = spikes.reshape(spikes.shape[0], spikes.shape[1], int(np.prod(net.input_shape)))
     if net.input_bits == 1:
         if not np.isin(flat, (0, 1)).all():
             raise SnnCompileError("input is not binary spikes (0/1)",
@@ -63,7 +63,7 @@ def feedforward_input(layer: QLayer, x: np.ndarray, target: Target, delay: int) 
     """Synaptic input ``a`` [T, B, n] of one layer: product, exponent, wrap, delay, bias."""
     T, B, _ = x.shape
     syn = layer.synapse
-    acc = synaptic_product(syn, x.reshape(T * B, -1))
+    acc = synaptic_product(syn, x.reshape(T * B, syn.in_size))
     bits = target.accumulator.conv_bits if hasattr(syn, "in_shape") else \
         target.accumulator.dense_bits
     a = wrap(shift_left(acc, syn.weight_exp), bits).reshape(T, B, -1)

@@ -12,7 +12,8 @@ Integer datapath of one layer at step ``t`` (parameters from the target's ``[neu
 
     acc   = W @ x[t - d]                      # x: spikes (0/1) or graded ints of the source
     a     = wrap_acc(acc << weight_exp)       # floor shift when weight_exp < 0
-          (+ wrap_acc(W_rec @ s[t - max(1, d)] << rec_exp) for recurrent layers, summed in wrap_acc)
+          (+ wrap_acc(W_rec @ s[t - max(1, d_syn)] << rec_exp) for recurrent layers, summed in
+          wrap_acc; d_syn is the target's synapse_delay: a layer's extra delay is feed-forward only)
           (+ input_bias when the target has a synaptic bias)
     r     = test(v[t-1], thr)  if reset != "none" else 0
     v0    = 0 where r (reset "zero" keeping the input) else v[t-1]
