@@ -66,7 +66,7 @@ def feedforward_input(layer: QLayer, x: np.ndarray, target: Target, delay: int) 
     acc = synaptic_product(syn, x.reshape(T * B, syn.in_size))
     bits = target.accumulator.conv_bits if hasattr(syn, "in_shape") else \
         target.accumulator.dense_bits
-    a = wrap(shift_left(acc, syn.weight_exp), bits).reshape(T, B, -1)
+    a = wrap(shift_left(acc, syn.weight_exp), bits).reshape(T, B, acc.shape[1])
     if delay:
         a = np.concatenate([np.zeros((min(delay, T), B, a.shape[2]), np.int64), a[:T - delay]])
     if layer.input_bias is not None:
