@@ -1,0 +1,145 @@
+"""The Loihi 2 bring-up bundle: everything a lab machine needs to rerun a network on Lava.
+
+Layout of ``out_dir`` (fields of manifest.json are documented in BUNDLE.md, copied as README.md)::
+
+    manifest.json     registers, shapes, process types, mapping (sorted keys, no paths/times)
+    params.npz        weights and per-neuron arrays referenced as "params:<key>"
+    inputs.npz        "input": integer input [T, B, *input_shape]
+    golden.npz        the emulator's Trace (Trace.to_npz_dict())
+    run_lava.py       rebuilds the network with lava_net/ and writes lava_run.npz
+    compare.py        compares a run with golden.npz; exit 0 / 1
+    lava_net/         verbatim copies of build.py, lava_shim.py (+ processes.py if SnnLIF is used)
+    README.md
+
+Every file is byte-for-byte deterministic: npz members carry a fixed timestamp, JSON is written
+with sorted keys, templates are rendered from whole files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from snn_compile.backends.emulator.engine import encode_input
+from snn_compile.errors import SnnCompileError
+from snn_compile.ir.fixed import QNetwork
+from snn_compile.trace import Trace
+
+from .lower import FORMAT_VERSION, lower
+from .mapping import map_to_cores
+
+HERE = Path(__file__).resolve().parent
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py"}
+VENDORED_CUSTOM = {"lava_net/processes.py": "processes.py"}
+TEMPLATES = {"run_lava.py": "run_lava.py.j2", "compare.py": "compare.py.j2",
+             "lava_net/__init__.py": "lava_net_init.py.j2"}
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz archive (readable by np.load) with sorted members and a fixed timestamp."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def json_bytes(data) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+def _layer_lines(manifest: dict) -> list[dict]:
+    return [{"name": layer["name"], "neuron": layer["neuron"]["process"],
+             "synapse": layer["synapse"]["process"]
+             + (" + recurrent Dense" if layer["recurrent"] else ""),
+             "shape": tuple(layer["neuron"]["shape"])} for layer in manifest["layers"]]
+
+
+def _check_golden(golden: Trace, x: np.ndarray, net: QNetwork) -> None:
+    for layer in net.layers:
+        states = golden.layers.get(layer.name, {})
+        for state in ("spikes", "u", "v"):
+            arr = states.get(state)
+            if arr is None or arr.shape[:2] != x.shape[:2]:
+                raise SnnCompileError("golden trace does not match the inputs",
+                                      node=layer.name, value=state,
+                                      hint="pass the emulator's Trace for these inputs")
+
+
+def bundle_files(net: QNetwork, *, inputs: np.ndarray, golden: Trace,
+                 source_name: str) -> tuple[dict[str, bytes], dict]:
+    """The bundle as {relative path: bytes}, plus the summary."""
+    lowered = lower(net)
+    report = map_to_cores(net)
+    x = encode_input(net, inputs)
+    x = x.reshape(x.shape[0], x.shape[1], *net.input_shape).astype(np.int32)
+    _check_golden(golden, x, net)
+    custom = lowered.custom_layers
+    manifest = dict(lowered.manifest)
+    manifest["bundle"] = {
+        "format": "snn-compile-lava-bundle", "format_version": FORMAT_VERSION,
+        "source": source_name, "time_steps": int(x.shape[0]), "batch": int(x.shape[1]),
+        "files": {"params": "params.npz", "inputs": "inputs.npz", "golden": "golden.npz",
+                  "run": "run_lava.py", "compare": "compare.py"},
+    }
+    manifest["mapping"] = report.as_dict()
+    context = {
+        "source_name": source_name, "format_version": FORMAT_VERSION,
+        "layers": _layer_lines(manifest), "custom_layers": custom,
+        "custom_models": lowered.custom_models, "steps": int(x.shape[0]),
+        "batch": int(x.shape[1]), "input_shape": tuple(net.input_shape),
+        "input_kind": "binary spikes" if net.input_bits == 1 else
+                      f"graded {net.input_bits}-bit payloads",
+    }
+    env = _environment()
+    files = {
+        "manifest.json": json_bytes(manifest),
+        "params.npz": npz_bytes(lowered.params),
+        "inputs.npz": npz_bytes({"input": x}),
+        "golden.npz": npz_bytes(golden.to_npz_dict()),
+        "README.md": (HERE / "BUNDLE.md").read_bytes(),
+    }
+    files.update({path: env.get_template(name).render(**context).encode()
+                  for path, name in TEMPLATES.items()})
+    vendored = {**VENDORED, **(VENDORED_CUSTOM if custom else {})}
+    files.update({path: (HERE / name).read_bytes() for path, name in vendored.items()})
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "source": source_name,
+        "files": sorted(files),
+        "mapping": report.as_dict(),
+        "custom_models": lowered.custom_models,
+        "custom_layers": custom,
+        "requires_custom_microcode": bool(custom),
+    }
+    return files, summary
+
+
+def emit_bundle(net: QNetwork, out_dir: Path, *, inputs: np.ndarray, golden: Trace,
+                source_name: str) -> dict:
+    """Write the bundle into ``out_dir`` (created if needed); return the summary dict."""
+    files, summary = bundle_files(net, inputs=inputs, golden=golden, source_name=source_name)
+    for rel, data in sorted(files.items()):
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return summary
