@@ -97,3 +97,9 @@ def test_binary_input_is_enforced():
     net = single_neuron(LOIHI, weight=2)
     with pytest.raises(Exception, match="not binary"):
         run_network(net, np.full((2, 1, 1), 0.5, np.float32))
+
+
+def test_empty_window():
+    net = random_qnetwork(np.random.default_rng(0), LOIHI, conv=True, recurrent=True)
+    trace = run_network(net, np.zeros((0, 3, *net.input_shape), np.float32))
+    assert trace.output.shape[:2] == (0, 3)

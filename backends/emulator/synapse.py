@@ -47,7 +47,7 @@ def conv_product(syn: QConv, x: np.ndarray) -> np.ndarray:
     xt = torch.from_numpy(np.array(x)).to(dtype).reshape(-1, *syn.in_shape)
     y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.array(w)).to(dtype), stride=syn.stride,
                                    padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
-    return y.reshape(x.shape[0], -1).numpy().astype(np.int64)
+    return y.reshape(x.shape[0], int(np.prod(syn.out_shape))).numpy().astype(np.int64)
 
 
 PRODUCTS = {QDense: dense_product, QConv: conv_product}
