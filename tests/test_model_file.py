@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,3 +227,15 @@ def test_options_that_do_not_apply_are_refused(tmp_path, arch_module):
 def test_export_of_module_needs_input_shape(tmp_path):
     with pytest.raises(ModelFileError, match="input shape"):
         snn_compile.export(build_dense(), tmp_path / "model.pt")
+
+
+def test_shipped_digits_example():
+    """The example model in examples/digits loads safely and keeps its measured accuracy."""
+    folder = Path(__file__).resolve().parents[1] / "examples" / "digits"
+    graph = snn_compile.load_model(folder / "digits_snn.pt")
+    data = np.load(folder / "digits_test.npz")
+    assert data["spikes"].shape == (25, 360, 64) and data["labels"].dtype == np.int64
+    assert {n.reset for n in graph.neurons} == {"zero"}
+    output = simulate(graph, data["spikes"]).output
+    accuracy = np.mean(output.sum(axis=0).argmax(axis=1) == data["labels"])
+    assert accuracy == pytest.approx(0.9694, abs=1e-4)
