@@ -17,7 +17,9 @@ from torch import nn
 
 from snn_compile.backend import get_backend
 from snn_compile.importers.snntorch import from_snntorch
-from snn_compile.ir import IF, LIF, CubaLIF, Input, sequential
+from snn_compile.ir import (
+    IF, LI, LIF, AvgPool2d, CubaLIF, Delay, Flatten, Input, Scale, SumPool2d, sequential,
+)
 from snn_compile.reference import simulate
 
 RESETS = ("subtract", "zero", "none")
@@ -212,7 +214,7 @@ def test_golden_if_zero_reset_spike_tests():
 
 
 def test_golden_cuba_same_step_and_discarded_input():
-    """CubaLIF alpha=0.5, beta=0.5, thr=1, impulse-free constant x=0.5:
+    """CubaLIF alpha=0.5, beta=0.5, thr=1, constant x=0.5:
     i = .5, .75, .875, .9375;  v' = .5, 1.0, 1.375* -> same-step subtract leaves .375;
     next v' = .1875 + .9375 = 1.125* -> .125.  With a zero reset that discards the step's input
     (snnTorch Synaptic), next-step timing: v' = .5, 1.0, 1.375* then t=3 is lost entirely (0),
@@ -231,6 +233,26 @@ def test_golden_matches_snntorch_leaky():
     net = nn.Sequential(snn.Leaky(beta=0.5, init_hidden=True))
     trace = simulate(from_snntorch(net, (1,)), np.full((6, 1, 1), 0.75, dtype=np.float32))
     assert np.flatnonzero(trace.output[:, 0, 0]).tolist() == [1, 4]
+
+
+def test_golden_delay_scale_li_bias():
+    """Delay(2) then Scale(2) into an LI readout (beta=0.5, bias=1): the ramp 1, 2, 3, 4
+    arrives as 0, 0, 2, 4, so v = 0.5 v + x + 1 = 1, 1.5, 3.75, 6.875."""
+    graph = sequential([Input(name="input", shape=(1,)), Delay(name="d", steps=2),
+                        Scale(name="s", scale=2.0), LI(name="li", shape=(1,), beta=0.5, bias=1.0)])
+    trace = simulate(graph, np.arange(1, 5, dtype=np.float32).reshape(4, 1, 1))
+    assert trace.output[:, 0, 0].tolist() == [1.0, 1.5, 3.75, 6.875]
+    assert trace.layers["li"]["v"][:, 0, 0].tolist() == [1.0, 1.5, 3.75, 6.875]
+
+
+def test_sum_pool_is_window_sum():
+    x = np.random.default_rng(0).normal(size=(3, 2, 2, 4, 6)).astype(np.float32)
+    ends = [Input(name="input", shape=(2, 4, 6))]
+    sums = simulate(sequential(ends + [SumPool2d(name="p", kernel_size=2), Flatten(name="f")]), x)
+    means = simulate(sequential(ends + [AvgPool2d(name="p", kernel_size=2), Flatten(name="f")]), x)
+    expected = x.reshape(3, 2, 2, 2, 2, 3, 2).sum(axis=(4, 6)).reshape(3, 2, -1)
+    np.testing.assert_allclose(sums.output, expected, rtol=1e-6)
+    np.testing.assert_allclose(means.output * 4, expected, rtol=1e-6)
 
 
 def test_float_backend_is_discovered():
