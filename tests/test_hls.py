@@ -271,6 +271,7 @@ def test_too_big_network_is_refused_before_emitting(tmp_path):
                           reuse_factor=1024)
     assert report["resources"]["bram_18k"] <= 1824
     assert report["cycles_per_step"] > 1024
+    assert HLS.smallest_reuse_factor(dataclasses.replace(big, target=load_target("xcu250"))) == 256
 
 
 def test_unsupported_rules_are_refused():

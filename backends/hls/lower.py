@@ -138,7 +138,6 @@ def lower(net: QNetwork, *, source_name: str, reuse_factor: int = 1,
         output_kind="spikes" if spiking else "v",
         output_type=IntType(1, signed=False) if spiking else last.neuron.v,
         max_steps=max(1, int(max_steps)),
-        layer_names=tuple((layer.ident, layer.name) for layer in layers),
     )
 
 
@@ -205,7 +204,7 @@ def _acc_types(weight2d: np.ndarray, x_range, exp: int, target_bits: int):
 
 def _weight_rom(ident: str, values: np.ndarray, reuse: int, block: int) -> Rom:
     ctype = span_type(values)
-    flat = tuple(int(v) for v in values)
+    flat = tuple(np.asarray(values, dtype=np.int64).tolist())
     if reuse == 1:
         storage = "logic"
     elif reuse >= BRAM_MIN_DEPTH and len(flat) * ctype.bits >= BRAM_MIN_BITS:
@@ -261,7 +260,7 @@ def _param(ident: str, value, shape, n: int, lanes: int, ctype: IntType | None =
     if n == 0 or np.all(values == values[0]):
         return Param(name=ident, ctype=ctype, scalar=int(values[0]) if n else 0)
     storage = "logic" if lanes >= n else "lutram"
-    rom = Rom(ident=ident, ctype=ctype, values=tuple(int(v) for v in values),
+    rom = Rom(ident=ident, ctype=ctype, values=tuple(values.tolist()),
               storage=storage, factor=lanes)
     return Param(name=ident, ctype=ctype, rom=rom)
 

@@ -212,7 +212,6 @@ class Project:
     output_kind: str            # "spikes" or "v" (non-spiking readout)
     output_type: IntType
     max_steps: int
-    layer_names: tuple[tuple[str, str], ...] = ()  # (ident, source name) pairs
 
     @property
     def output_layer(self) -> Layer:
