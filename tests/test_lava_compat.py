@@ -52,7 +52,8 @@ def test_snn_compile_shim_fixes_the_import():
 @requires_lava
 def test_standalone_bundle_shim_fixes_the_import():
     shim_dir = Path(loihi_pkg.__file__).parent
-    code = (f"import sys; sys.path.insert(0, {str(shim_dir)!r}); sys.modules['snn_compile'] = None; "
+    code = (f"import sys; sys.path.insert(0, {str(shim_dir)!r}); "
+            "sys.modules['snn_compile'] = None; "
             "import lava_shim; lava_shim.install(); lava_shim.install(); " + IMPORT)
     done = python(code)
     assert done.returncode == 0, done.stderr

@@ -304,3 +304,24 @@ def test_network_that_does_not_fit_names_layer_and_limit():
     with pytest.raises(TargetError, match=r"needs 3 cores.*resources.cores = 2"):
         map_to_cores(one_layer(np.full((20_000, 1), 2), target=two_cores))
 
+
+
+# ----------------------------------------------------------------------------- batching
+
+@needs_lava
+def test_batches_split_over_several_lava_runs_match(monkeypatch):
+    from snn_compile.backends.loihi import build
+    monkeypatch.setattr(build, "batch_size_limit", lambda manifest, params: 2)
+    net, rng = draw(80, conv=True, recurrent=True, depth=1)
+    assert_lava_matches(net, spikes(rng, net, steps=8, batch=3))
+
+
+@needs_lava
+@pytest.mark.parametrize("steps,batch", [(0, 2), (3, 0)])
+def test_empty_window(steps, batch):
+    net, rng = draw(81, depth=1)
+    trace = LavaBackend().run(net, spikes(rng, net, steps=steps, batch=batch))
+    golden = emulate(net, spikes(rng, net, steps=steps, batch=batch))
+    for name, states in golden.layers.items():
+        for state, want in states.items():
+            assert trace.layers[name][state].shape == want.shape

@@ -287,6 +287,13 @@ def run_samples(manifest: dict, params, inputs: np.ndarray, hw: bool = False) ->
             for layer in manifest["layers"]}
 
 
+def empty(manifest: dict, steps: int, batch: int) -> dict:
+    """The records of an empty window (Lava cannot run zero steps)."""
+    return {layer["name"]: {state: np.zeros((steps, batch, *layer["neuron"]["shape"]), np.int64)
+                            for state in RECORDED}
+            for layer in manifest["layers"]}
+
+
 def run_batch(manifest: dict, params, inputs: np.ndarray, hw: bool = False) -> dict:
     """Run every sample of ``inputs`` [T, B, *input shape] (several per Lava run); a flat dict
     like the golden npz: ``spikes`` (the output layer's spikes, or v for a non-spiking readout)
@@ -298,9 +305,11 @@ def run_batch(manifest: dict, params, inputs: np.ndarray, hw: bool = False) -> d
             raise RuntimeError(f"layers {custom} use the SnnLIF process, which has no Loihi 2 "
                                "process model: real Loihi 2 needs a custom neuron microcode "
                                "program for them")
+    steps, batch = inputs.shape[:2]
     chunk = batch_size_limit(manifest, params)
     parts = [run_samples(manifest, params, inputs[:, b:b + chunk], hw)
-             for b in range(0, inputs.shape[1], chunk)]
+             for b in range(0, batch, chunk)] if steps and batch else [empty(manifest, steps,
+                                                                              batch)]
     flat = {f"layer/{layer['name']}/{state}":
             np.concatenate([p[layer["name"]][state] for p in parts], axis=1)
             for layer in manifest["layers"] for state in RECORDED}
