@@ -238,19 +238,19 @@ def _affine(name: str, layer: nn.Linear) -> Affine:
 
 
 def _convert_conv2d(b: _Builder, path: str, layer: nn.Conv2d) -> None:
-    b.chain(_conv(path, path, layer))
+    b.chain(_conv(path, layer))
 
 
-def _conv(path: str, name: str, layer: nn.Conv2d) -> Conv2d:
+def _conv(name: str, layer: nn.Conv2d) -> Conv2d:
     if layer.padding_mode != "zeros":
         raise UnsupportedError(f"Conv2d padding_mode='{layer.padding_mode}' is not supported",
-                               node=path, hint="use padding_mode='zeros'")
+                               node=name, hint="use padding_mode='zeros'")
     padding = layer.padding
     if isinstance(padding, str):  # 'valid' or 'same': torch stores the amounts per side
         left, right, top, bottom = layer._reversed_padding_repeated_twice
         if left != right or top != bottom:
             raise UnsupportedError("Conv2d padding='same' with an even kernel pads unevenly",
-                                   node=path, value=layer.kernel_size,
+                                   node=name, value=layer.kernel_size,
                                    hint="use an odd kernel or explicit integer padding")
         padding = (top, left)
     bias = None if layer.bias is None else _array(layer.bias)
@@ -301,16 +301,23 @@ def _convert_rsynaptic(b: _Builder, path: str, layer: snn.RSynaptic) -> None:
 
 def _recurrent_synapse(path: str, layer: nn.Module) -> Node:
     """The IR synapse of ``layer.recurrent`` (all-to-all linear or conv, or one-to-one V)."""
-    name = f"{path}.recurrent"
-    recurrent = layer.recurrent
-    if isinstance(recurrent, nn.Linear):
-        return _affine(name, recurrent)
-    if isinstance(recurrent, nn.Conv2d):
-        return _conv(name, name, recurrent)
-    if type(recurrent) in (_rleaky.RecurrentOneToOne, _rsynaptic.RecurrentOneToOne):
-        return Scale(name=name, scale=_array(torch.as_tensor(recurrent.V)))
-    raise _unsupported_layer(name, recurrent)
+    name, recurrent = f"{path}.recurrent", layer.recurrent
+    convert = _RECURRENT.get(type(recurrent))
+    if convert is None:
+        raise _unsupported_layer(name, recurrent)
+    return convert(name, recurrent)
 
+
+def _one_to_one(name: str, recurrent: nn.Module) -> Scale:
+    return Scale(name=name, scale=_array(torch.as_tensor(recurrent.V)))
+
+
+_RECURRENT = {
+    nn.Linear: _affine,
+    nn.Conv2d: _conv,
+    _rleaky.RecurrentOneToOne: _one_to_one,
+    _rsynaptic.RecurrentOneToOne: _one_to_one,
+}
 
 _CONVERTERS = {
     nn.Linear: _convert_linear,
