@@ -75,8 +75,28 @@ def feedforward_input(layer: QLayer, x: np.ndarray, target: Target, delay: int) 
     return a
 
 
+def _datapath(ib: int, thr: np.ndarray, exact_in_int32: bool):
+    """Integer type of the neuron datapath and ``wrap(x, ib)`` for it, decided once per layer.
+
+    numpy's int32/int64 arithmetic wraps modulo 2^32/2^64, which *is* ``wrap(x, ib)`` for those
+    widths: the explicit wraps become free (a cast, for int64 products). int32 is used when the
+    thresholds fit (the spike test compares with them) and every expression that the equations do
+    not wrap stays in range (``exact_in_int32``).
+    """
+    if ib == 32 and exact_in_int32 and thr.min(initial=0) >= -(1 << 31) \
+            and thr.max(initial=0) < (1 << 31):
+        return np.int32, lambda x: x.astype(np.int32, copy=False)
+    if ib >= 64:
+        return np.int64, lambda x: x
+    return np.int64, lambda x: wrap(x, ib)
+
+
 def run_neurons(layer: QLayer, a: np.ndarray, target: Target) -> dict[str, np.ndarray]:
-    """Step the neuron population over time; ``a`` is the feed-forward input [T, B, n]."""
+    """Step the neuron population over time; ``a`` is the feed-forward input [T, B, n].
+
+    Everything that does not depend on the state is computed for all steps at once; branches on
+    the layer's fixed parameters are taken once, outside the time loop.
+    """
     fmt, n = target.neuron, layer.neuron
     T, B, size = a.shape
     ovf_u = OVERFLOW[fmt.u_overflow]
@@ -92,40 +112,81 @@ def run_neurons(layer: QLayer, a: np.ndarray, target: Target) -> dict[str, np.nd
     subtract, zero = n.reset == "subtract", n.reset == "zero"
     zero_keep_input = zero and not n.reset_discards_input
     same_step = n.reset_timing == "same_step"
+    # A same-step zero reset leaves v = 0 after a spike and v failing the test otherwise, so the
+    # reset flag r (the test on the previous v) stays 0 unless v = 0 itself passes the test.
+    no_reset_flag = n.reset == "none" or (
+        zero and same_step and n.spiking and not passes(np.int64(0), thr, n.spike_test).any())
+    # v' - (s - r) * v' is the one unwrapped expression; it can leave int32 only when r = 1
+    dt, wrap_ib = _datapath(ib, thr, exact_in_int32=no_reset_flag or not (zero and same_step))
+    thr, bias = thr.astype(dt), bias.astype(dt)  # the bias wraps like every term of y
+    has_bias = bool(bias.any())
+
+    def ovf_state(x, ovf, bits):
+        return ovf(x, bits).astype(dt, copy=False)
+
+    if np.all(m_v == 1 << k):
+        def decay_v(v):  # no leak: rnd(v * 2^k, k) == v for every rounding
+            return wrap_ib(v)
+    else:
+        def decay_v(v):
+            return wrap_ib(rnd(v * m_v, k))
 
     rec = layer.recurrent
     rec_delay = max(1, target.timing.synapse_delay)
     dense_bits = target.accumulator.dense_bits
 
-    u = np.zeros((B, size), np.int64)
-    v = np.zeros((B, size), np.int64)
+    def activation(a_t):
+        return wrap_ib(a_t << fmt.activation_shift if fmt.activation_shift else a_t)
+
+    act_all = activation(a) if rec is None else None
+    # without current memory and recurrence, u is a function of the input only
+    u_all = ovf_state(act_all, ovf_u, fmt.u_bits) if rec is None and not n.has_current else None
+
+    u = np.zeros((B, size), dt)
+    v = np.zeros((B, size), dt)
     no_spike = np.zeros((B, size), bool)
+    r = no_spike
     out_s = np.zeros((T, B, size), bool)
-    out_u = np.empty((T, B, size), np.int64)
+    out_u = np.empty((T, B, size), np.int64) if u_all is None else \
+        u_all.astype(np.int64, copy=False)
     out_v = np.empty((T, B, size), np.int64)
 
     for t in range(T):
-        a_t = a[t]
-        if rec is not None and t >= rec_delay:
-            back = dense_product(rec, out_s[t - rec_delay].astype(np.int64))
-            a_t = wrap(a_t + wrap(shift_left(back, rec.weight_exp), dense_bits), dense_bits)
-        r = passes(v, thr, n.spike_test) if n.reset != "none" else no_spike
-        if zero_keep_input:
-            v = np.where(r, 0, v)
-        act = wrap(a_t << fmt.activation_shift, ib)
-        if n.has_current:
-            act = wrap(wrap(rnd(u * m_u, k), ib) + act, ib)
-        u = ovf_u(act, fmt.u_bits)
-        y = wrap(rnd(v * m_v, k), ib) + u + bias
+        if rec is None:
+            act = act_all[t]
+        else:
+            a_t = a[t]
+            if t >= rec_delay:
+                back = dense_product(rec, out_s[t - rec_delay].astype(np.int64))
+                a_t = wrap(a_t + wrap(shift_left(back, rec.weight_exp), dense_bits), dense_bits)
+            act = activation(a_t)
+        if not no_reset_flag:
+            r = passes(v, thr, n.spike_test)
+            if zero_keep_input:
+                v = np.where(r, 0, v).astype(dt, copy=False)
+        if u_all is not None:
+            u = u_all[t]
+        elif n.has_current:
+            u = ovf_state(wrap_ib(wrap_ib(rnd(u * m_u, k)) + act), ovf_u, fmt.u_bits)
+        else:
+            u = ovf_state(act, ovf_u, fmt.u_bits)
+        y = decay_v(v) + u
+        if has_bias:
+            y += bias
         if subtract:
-            y = y - r * thr
-        v = ovf_v(wrap(y, ib), fmt.v_bits)
+            y -= r * thr
+        v = ovf_state(wrap_ib(y), ovf_v, fmt.v_bits)
         if zero and n.reset_discards_input:
-            v = np.where(r, 0, v)
+            v = np.where(r, 0, v).astype(dt, copy=False)
         s = passes(v, thr, n.spike_test) if n.spiking else no_spike
         if same_step and subtract:
-            v = ovf_v(wrap(v - (s.astype(np.int64) - r) * thr, ib), fmt.v_bits)
+            v = ovf_state(wrap_ib(v - (s.astype(dt) - r) * thr), ovf_v, fmt.v_bits)
         elif same_step and zero:
-            v = v - (s.astype(np.int64) - r) * v
-        out_s[t], out_u[t], out_v[t] = s, u, v
+            if no_reset_flag:
+                v[s] = 0  # v' - s * v'
+            else:
+                v = v - (s.astype(dt) - r) * v
+        out_s[t], out_v[t] = s, v
+        if u_all is None:
+            out_u[t] = u
     return {"spikes": out_s.astype(np.uint8), "u": out_u, "v": out_v}
