@@ -147,8 +147,10 @@ def test_discarding_zero_reset_and_readout_match():
 
 
 @needs_lava
-def test_graded_input_delay_and_per_neuron_bias_match():
+@pytest.mark.parametrize("reset", ["zero", "subtract"])  # Lava's LIF, then SnnLIF
+def test_graded_input_delay_and_per_neuron_bias_match(reset):
     net, rng = draw(70, depth=2, cuba=True)
+    net = with_neurons(net, layers=["fc1"], reset=reset)
     first = net.layers[0]
     bias = rng.integers(-4096, 4096, first.neuron.shape) << rng.integers(0, 8, first.neuron.shape)
     bias[:2] = [-4095, 4095 << 5]  # odd and large: no exponent shared by the layer
@@ -160,6 +162,8 @@ def test_graded_input_delay_and_per_neuron_bias_match():
     assert lowered.manifest["layers"][0]["synapse"]["process"] == "DelayDense"
     assert lowered.manifest["layers"][0]["synapse"]["num_message_bits"] == 8
     assert lowered.manifest["layers"][0]["neuron"]["bias_exp"] == "params:fc1/bias_exp"
+    assert lowered.manifest["layers"][0]["neuron"]["process"] == \
+        {"zero": "LIF", "subtract": "SnnLIF"}[reset]
     x = rng.integers(-128, 128, (12, 2, *net.input_shape)).astype(np.float32)
     assert_lava_matches(net, x)
 

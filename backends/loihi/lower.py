@@ -68,6 +68,8 @@ SIGN_MODES = {
 }
 
 # The standard Lava LIF implements exactly this neuron; anything else runs on SnnLIF.
+# reset_discards_input does not matter here: after a same-step zero reset the stored v is 0 or
+# below the threshold, so the reset term r computed from it is always 0.
 STANDARD_NEURON = {
     "reset": ("zero",),
     "reset_timing": ("same_step",),
