@@ -1,14 +1,19 @@
 """Import-time compatibility shim for lava-nc 0.10 on Python 3.11.
 
-lava-nc 0.10 declares Python < 3.11. It runs on 3.11 except for one module:
-``lava/magma/compiler/var_model.py`` uses instances of the dataclass ``ByteEncoder`` as field
-defaults, which Python 3.11 rejects ("mutable default ... use default_factory") because a plain
-``@dataclass`` is unhashable. Declaring ``ByteEncoder`` frozen makes it hashable and changes
-nothing else (Lava never mutates those defaults).
+lava-nc 0.10 declares Python < 3.11. It runs on 3.11 after two source fixes, applied at import:
 
-:func:`install` registers a meta-path finder that loads that one module from its source with the
-decorator replaced. Site-packages is never edited. When the pattern is absent (a fixed Lava),
-the module loads unchanged.
+* ``lava/magma/compiler/var_model.py`` uses instances of the dataclass ``ByteEncoder`` as field
+  defaults, which Python 3.11 rejects ("mutable default ... use default_factory") because a plain
+  ``@dataclass`` is unhashable. Declaring ``ByteEncoder`` frozen makes it hashable and changes
+  nothing else (Lava never mutates those defaults).
+* ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+  ``mp.set_start_method('fork')`` at import, which raises "context has already been set" once
+  anything in the process has used multiprocessing (tqdm's lock does). ``force=True`` sets the
+  same start method (fork, Linux's default) without raising.
+
+:func:`install` registers a meta-path finder that loads those modules from their source with the
+pattern replaced. Site-packages is never edited. When a pattern is absent (a fixed Lava), the
+module loads unchanged.
 """
 
 from __future__ import annotations
@@ -20,16 +25,23 @@ import sys
 
 from .errors import BackendError
 
+# module -> (text in lava 0.10, replacement)
+PATCHES = {
+    "lava.magma.compiler.var_model": (
+        "@dataclass\nclass ByteEncoder:", "@dataclass(frozen=True)\nclass ByteEncoder:"),
+    "lava.magma.runtime.message_infrastructure.multiprocessing": (
+        "mp.set_start_method('fork')", "mp.set_start_method('fork', force=True)"),
+}
 MODULE = "lava.magma.compiler.var_model"
-BROKEN = "@dataclass\nclass ByteEncoder:"
-FIXED = "@dataclass(frozen=True)\nclass ByteEncoder:"
+BROKEN, FIXED = PATCHES[MODULE]
 
 
 class _PatchedLoader(importlib.machinery.SourceFileLoader):
     def get_data(self, path):
         data = super().get_data(path)
         if path.endswith(".py"):
-            return data.replace(BROKEN.encode(), FIXED.encode())
+            old, new = PATCHES[self.name]
+            return data.replace(old.encode(), new.encode())
         return data
 
     def path_stats(self, path):  # no bytecode cache: the patched code must not be cached
@@ -38,7 +50,7 @@ class _PatchedLoader(importlib.machinery.SourceFileLoader):
 
 class _VarModelFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname != MODULE:
+        if fullname not in PATCHES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
