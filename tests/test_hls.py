@@ -302,12 +302,16 @@ def test_identifiers_are_sanitized_once():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("kind", ["dense", "conv", "recurrent", "cuba", "saturate"])
+@pytest.mark.parametrize("kind", ["dense", "conv", "recurrent", "cuba", "saturate", "graded"])
 def test_random_networks_sweep(tmp_path, seed, kind):
     rng = np.random.default_rng(100 + seed)
     options = {"dense": {}, "conv": {"conv": True}, "recurrent": {"recurrent": True},
                "cuba": {"cuba": True}, "saturate": {"cuba": True, "weight_scale": 300.0,
-                                                     "conv": bool(seed % 2)}}[kind]
+                                                     "conv": bool(seed % 2)},
+               "graded": {"conv": True, "recurrent": True}}[kind]
     net = random_qnetwork(rng, PART, depth=int(rng.integers(1, 4)), **options)
     spikes = random_spikes(rng, net, steps=12, batch=4)
+    if kind == "graded":  # 6-bit signed inputs through the convolution's multipliers
+        net = dataclasses.replace(net, input_bits=6, input_scale=8.0)
+        spikes = rng.integers(-32, 32, size=spikes.shape) / 8.0
     check_network(net, spikes, tmp_path, reuse_factor=int(rng.integers(1, 5)))
