@@ -32,8 +32,6 @@ PATCHES = {
     "lava.magma.runtime.message_infrastructure.multiprocessing": (
         "mp.set_start_method('fork')", "mp.set_start_method('fork', force=True)"),
 }
-MODULE = "lava.magma.compiler.var_model"
-BROKEN, FIXED = PATCHES[MODULE]
 
 
 class _PatchedLoader(importlib.machinery.SourceFileLoader):

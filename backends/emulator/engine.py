@@ -53,26 +53,39 @@ def run_network(net: QNetwork, spikes: np.ndarray) -> Trace:
         a = feedforward_input(layer, x, net.target, delay)
         states = run_neurons(layer, a, net.target)
         layers[layer.name] = {k: v.reshape(T, B, *layer.neuron.shape) for k, v in states.items()}
-        x = states["spikes"].astype(np.int64)
+        x = states["spikes"]  # uint8 0/1: the products take any integer type
     last = net.output_layer
     output = layers[last.name]["spikes" if last.neuron.spiking else "v"]
     return Trace(output=output, layers=layers)
 
 
 def feedforward_input(layer: QLayer, x: np.ndarray, target: Target, delay: int) -> np.ndarray:
-    """Synaptic input ``a`` [T, B, n] of one layer: product, exponent, wrap, delay, bias."""
+    """Synaptic input ``a`` [T, B, n] of one layer: product, exponent, wrap, delay, bias.
+
+    The product of the first ``T - delay`` steps is written straight into its delayed place.
+    """
     T, B, _ = x.shape
     syn = layer.synapse
-    acc = synaptic_product(syn, x.reshape(T * B, syn.in_size))
+    n_out = layer.neuron.size
     bits = target.accumulator.conv_bits if hasattr(syn, "in_shape") else \
         target.accumulator.dense_bits
-    a = wrap(shift_left(acc, syn.weight_exp), bits).reshape(T, B, acc.shape[1])
-    if delay:
-        a = np.concatenate([np.zeros((min(delay, T), B, a.shape[2]), np.int64), a[:T - delay]])
+    a = np.zeros((T, B, n_out), np.int64)
+    if T > delay:
+        synaptic_product(syn, x[:T - delay].reshape((T - delay) * B, syn.in_size),
+                         out=a[delay:].reshape((T - delay) * B, n_out))
+    a = _wrap_checked(shift_left(a, syn.weight_exp), bits)
     if layer.input_bias is not None:
         bias = np.broadcast_to(layer.input_bias, layer.neuron.shape).reshape(-1)
-        a = wrap(a + bias, target.accumulator.dense_bits)
+        a = _wrap_checked(a + bias, target.accumulator.dense_bits)
     return a
+
+
+def _wrap_checked(x: np.ndarray, bits: int) -> np.ndarray:
+    """``wrap(x, bits)``; two reductions instead of the wrap when ``x`` is in range already."""
+    half = 1 << (bits - 1)
+    if bits >= 64 or x.size == 0 or (x.min() >= -half and x.max() < half):
+        return x
+    return wrap(x, bits)
 
 
 def _datapath(ib: int, thr: np.ndarray, exact_in_int32: bool):

@@ -14,6 +14,7 @@ from snn_compile.ir.fixed import QConv, QDense
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
+NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _exact_dtype(bound: int):
@@ -24,34 +25,61 @@ def _exact_dtype(bound: int):
     return None
 
 
-def dense_product(syn: QDense, x: np.ndarray) -> np.ndarray:
-    """``x @ W.T`` for integer ``x`` of shape [N, n_in]; exact int64 result [N, n_out]."""
+def _max_abs(x: np.ndarray) -> int:
+    """max |x| without materialising |x| (x: any integer array; spikes are often uint8)."""
+    if x.size == 0:
+        return 0
+    return max(abs(int(x.min())), abs(int(x.max())))
+
+
+def _as_tensor(x: np.ndarray, dtype) -> torch.Tensor:
+    """A fresh, writable tensor of ``x`` converted in one pass (read-only inputs are fine)."""
+    return torch.from_numpy(np.array(x, dtype=NUMPY_DTYPE[dtype]))
+
+
+def _result(y: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
+    """The exact float result as int64, written into ``out`` when given (one conversion pass)."""
+    if out is None:
+        return y.numpy().astype(np.int64)
+    out[...] = y.numpy()
+    return out
+
+
+def dense_product(syn: QDense, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``x @ W.T`` for integer ``x`` of shape [N, n_in]; exact int64 result [N, n_out].
+
+    ``out``, if given, is an int64 array [N, n_out] that receives the result.
+    """
     w = syn.weight
-    bound = int(np.abs(x).max(initial=0)) * int(np.abs(w).sum(axis=1).max(initial=0))
+    bound = _max_abs(x) * int(np.abs(w).sum(axis=1).max(initial=0))
     dtype = _exact_dtype(bound)
     if dtype is None:
-        return x @ w.T
-    xt = torch.from_numpy(np.array(x)).to(dtype)
-    wt = torch.from_numpy(np.array(w.T)).to(dtype)
-    return (xt @ wt).numpy().astype(np.int64)
+        y = x.astype(np.int64) @ w.T
+        if out is None:
+            return y
+        out[...] = y
+        return out
+    xt = _as_tensor(x, dtype)
+    wt = _as_tensor(w.T, dtype)
+    return _result(xt @ wt, out)
 
 
-def conv_product(syn: QConv, x: np.ndarray) -> np.ndarray:
+def conv_product(syn: QConv, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlation of integer ``x`` [N, C*H*W] (flattened C, H, W); exact int64 [N, n_out]."""
     w = syn.weight
     per_output = np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0)
-    bound = int(np.abs(x).max(initial=0)) * int(per_output)
+    bound = _max_abs(x) * int(per_output)
     dtype = _exact_dtype(bound)
     if dtype is None:
         raise OverflowError(f"convolution sums up to {bound} exceed exact float64 range")
-    xt = torch.from_numpy(np.array(x)).to(dtype).reshape(-1, *syn.in_shape)
-    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.array(w)).to(dtype), stride=syn.stride,
+    xt = _as_tensor(x, dtype).reshape(-1, *syn.in_shape)
+    y = torch.nn.functional.conv2d(xt, _as_tensor(w, dtype), stride=syn.stride,
                                    padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
-    return y.reshape(x.shape[0], int(np.prod(syn.out_shape))).numpy().astype(np.int64)
+    return _result(y.reshape(x.shape[0], int(np.prod(syn.out_shape))), out)
 
 
 PRODUCTS = {QDense: dense_product, QConv: conv_product}
 
 
-def synaptic_product(syn, x: np.ndarray) -> np.ndarray:
-    return PRODUCTS[type(syn)](syn, x)
+def synaptic_product(syn, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return PRODUCTS[type(syn)](syn, x, out)
