@@ -1,6 +1,8 @@
 """Integer arithmetic rules of the targets, as tables of numpy functions.
 
-Each function works elementwise on int64 arrays and is exact for values below 2**62.
+Each function works elementwise on int64 (or int32) arrays and is exact for values below 2**62.
+A function may return its argument itself when it changes nothing; never modify the result in
+place without owning the argument.
 """
 
 from __future__ import annotations
@@ -8,17 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 
+def _within(x, lo: int, hi: int) -> bool:
+    """lo <= x <= hi everywhere (two reductions, no temporary array)."""
+    return x.size == 0 or (lo <= x.min() and x.max() <= hi)
+
+
 def wrap(x, bits: int):
     """Two's complement wrap into [-2^(bits-1), 2^(bits-1))."""
     if bits >= 64:
         return x
     half = 1 << (bits - 1)
+    if _within(x, -half, half - 1):  # the common case: no new array
+        return x
     return ((x + half) & ((1 << bits) - 1)) - half
 
 
 def wrap_lava(x, bits: int):
     """Lava's single-pass wrap into (-2^(bits-1), 2^(bits-1)] (lava/proc/lif/models.py:161-171)."""
     half, full = 1 << (bits - 1), 1 << bits
+    if _within(x, 1 - half, half):
+        return x
     return np.where(x > half, x - full, np.where(x <= -half, x + full, x))
 
 
@@ -43,8 +54,12 @@ OVERFLOW = {
 
 
 def shift_toward_zero(p, k: int):
-    """sign(p) * (|p| >> k): Lava's sign-magnitude shift."""
-    return np.where(p < 0, -((-p) >> k), p >> k)
+    """sign(p) * (|p| >> k): Lava's sign-magnitude shift.
+
+    Computed as (p + (2^k - 1 if p < 0)) >> k: adding 2^k - 1 before the floor shift rounds a
+    negative p up, i.e. toward zero.
+    """
+    return (p + (p < 0) * ((1 << k) - 1)) >> k
 
 
 def shift_floor(p, k: int):
@@ -66,7 +81,9 @@ ROUNDING = {
 
 def shift_left(x, exp: int):
     """x << exp, or a floor shift x >> -exp for negative exponents (Lava Dense weight_exp)."""
-    return x << exp if exp >= 0 else x >> -exp
+    if exp == 0:
+        return x
+    return x << exp if exp > 0 else x >> -exp
 
 
 def passes(v, threshold, test: str):
