@@ -15,8 +15,9 @@ import numpy as np
 class Trace:
     """``output``: the output layer's spikes (or membrane, for a non-spiking readout).
 
-    ``layers[name]`` maps a state name (``"spikes"``, ``"v"``, ``"i"`` for the synaptic current)
-    to its ``[T, B, *shape]`` array for every neuron layer.
+    ``layers[name]`` maps a state name to its ``[T, B, *shape]`` array for every neuron layer:
+    ``"spikes"`` and ``"v"`` everywhere, the synaptic current as ``"i"`` in float traces (CubaLIF
+    only) and as ``"u"`` (the integer current register, every layer) in fixed-point traces.
     """
 
     output: np.ndarray
