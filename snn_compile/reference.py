@@ -8,6 +8,13 @@ In particular a neuron adds its inputs one by one, in edge order, after the leak
 (``v' = (beta * v + x_fc) + x_rec`` for a recurrent layer), exactly like snnTorch's ``RLeaky``.
 
 The simulator loops over time steps only; each node operates on the whole batch at once.
+
+Neurons that carry a :class:`~snn_compile.ir.nodes.StateGrid` (quantization-aware trained
+models) are computed on their integer grid by :class:`snn_compile.grid.GridNeuron`, the target's
+datapath; a graph with such neurons runs in float64 throughout, so the synaptic sums feeding them
+recover their integer accumulators exactly (``round(x * weight_scale)``). Such a graph is run
+on a window with ``L = max(grid.lead)`` leading silent steps, each grid population switched on
+``grid.lead`` steps before ``t = 0`` (the target's time alignment); the trace starts at ``t = 0``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import torch.nn.functional as F
 
 from .backend import Backend
 from .errors import BackendError, GraphError
+from .grid import GridNeuron
 from .ir.graph import Graph
 from .ir.nodes import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Node,
@@ -32,9 +40,9 @@ from .trace import Trace
 _DTYPE = torch.float32
 
 
-def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
-    """A float32 torch copy of an IR parameter (None stays None)."""
-    return None if array is None else torch.tensor(np.array(array), dtype=_DTYPE)
+def _tensor(array: np.ndarray | None, dtype=_DTYPE) -> torch.Tensor | None:
+    """A torch copy of an IR parameter (None stays None)."""
+    return None if array is None else torch.tensor(np.array(array), dtype=dtype)
 
 
 def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:
@@ -55,38 +63,38 @@ class _Stateless:
         return self._fn(_sum(inputs))
 
 
-def _identity(node: Output, batch: int) -> _Stateless:
+def _identity(node: Output, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: x)
 
 
-def _affine(node: Affine, batch: int) -> _Stateless:
-    weight, bias = _tensor(node.weight), _tensor(node.bias)
+def _affine(node: Affine, batch: int, dtype) -> _Stateless:
+    weight, bias = _tensor(node.weight, dtype), _tensor(node.bias, dtype)
     return _Stateless(lambda x: F.linear(x, weight, bias))
 
 
-def _conv2d(node: Conv2d, batch: int) -> _Stateless:
-    weight, bias = _tensor(node.weight), _tensor(node.bias)
+def _conv2d(node: Conv2d, batch: int, dtype) -> _Stateless:
+    weight, bias = _tensor(node.weight, dtype), _tensor(node.bias, dtype)
     return _Stateless(lambda x: F.conv2d(x, weight, bias, node.stride, node.padding,
                                          node.dilation, node.groups))
 
 
-def _avgpool2d(node: AvgPool2d, batch: int) -> _Stateless:
+def _avgpool2d(node: AvgPool2d, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding,
                                              ceil_mode=False, count_include_pad=True))
 
 
-def _sumpool2d(node: SumPool2d, batch: int) -> _Stateless:
+def _sumpool2d(node: SumPool2d, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding,
                                              ceil_mode=False, count_include_pad=True,
                                              divisor_override=1))
 
 
-def _flatten(node: Flatten, batch: int) -> _Stateless:
+def _flatten(node: Flatten, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: x.flatten(1))
 
 
-def _scale(node: Scale, batch: int) -> _Stateless:
-    scale = _tensor(node.scale)
+def _scale(node: Scale, batch: int, dtype) -> _Stateless:
+    scale = _tensor(node.scale, dtype)
     return _Stateless(lambda x: x * scale)
 
 
@@ -96,7 +104,7 @@ def _scale(node: Scale, batch: int) -> _Stateless:
 class _Delay:
     """``y[t] = x[t - steps]``, zero before the first input arrives."""
 
-    def __init__(self, node: Delay, batch: int):
+    def __init__(self, node: Delay, batch: int, dtype):
         self._steps = node.steps
         self._queue: deque[torch.Tensor] = deque()
 
@@ -110,10 +118,10 @@ class _Delay:
 class _LI:
     """Leaky integrator readout: ``v = beta * v + x + bias``; the output is ``v``."""
 
-    def __init__(self, node: LI, batch: int):
-        self._beta = _tensor(node.beta)
-        self._bias = _tensor(node.bias) if np.any(node.bias) else None
-        self.v = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+    def __init__(self, node: LI, batch: int, dtype):
+        self._beta = _tensor(node.beta, dtype)
+        self._bias = _tensor(node.bias, dtype) if np.any(node.bias) else None
+        self.v = torch.zeros(batch, *node.shape, dtype=dtype)
         self.record = {"v": []}
 
     def step(self, inputs):
@@ -130,16 +138,16 @@ class _Neuron:
     ``v`` (already zeroed for a zero reset that keeps the input).
     """
 
-    def __init__(self, node: NeuronNode, batch: int):
-        self.node = node
-        self._threshold = _tensor(node.threshold)
-        self._bias = _tensor(node.bias) if np.any(node.bias) else None
+    def __init__(self, node: NeuronNode, batch: int, dtype):
+        self.node, self._dtype = node, dtype
+        self._threshold = _tensor(node.threshold, dtype)
+        self._bias = _tensor(node.bias, dtype) if np.any(node.bias) else None
         self._above = torch.gt if node.spike_test == ">" else torch.ge
-        self.v = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+        self.v = torch.zeros(batch, *node.shape, dtype=dtype)
         self.record = {"spikes": [], "v": []}
 
     def _fire(self, v: torch.Tensor) -> torch.Tensor:
-        return self._above(v - self._threshold, 0).to(_DTYPE)
+        return self._above(v - self._threshold, 0).to(self._dtype)
 
     def _integrate(self, v, inputs):
         raise NotImplementedError
@@ -168,9 +176,9 @@ class _Neuron:
 
 
 class _LIF(_Neuron):
-    def __init__(self, node: LIF, batch: int):
-        super().__init__(node, batch)
-        self._beta = _tensor(node.beta)
+    def __init__(self, node: LIF, batch: int, dtype):
+        super().__init__(node, batch, dtype)
+        self._beta = _tensor(node.beta, dtype)
 
     def _integrate(self, v, inputs):
         return reduce(add, inputs, self._beta * v)
@@ -182,16 +190,34 @@ class _IF(_Neuron):
 
 
 class _CubaLIF(_Neuron):
-    def __init__(self, node: CubaLIF, batch: int):
-        super().__init__(node, batch)
-        self._alpha, self._beta = _tensor(node.alpha), _tensor(node.beta)
-        self.i = torch.zeros(batch, *node.shape, dtype=_DTYPE)
+    def __init__(self, node: CubaLIF, batch: int, dtype):
+        super().__init__(node, batch, dtype)
+        self._alpha, self._beta = _tensor(node.alpha, dtype), _tensor(node.beta, dtype)
+        self.i = torch.zeros(batch, *node.shape, dtype=dtype)
         self.record["i"] = []
 
     def _integrate(self, v, inputs):
         self.i = reduce(add, inputs, self._alpha * self.i)
         self.record["i"].append(self.i)
         return self._beta * v + self.i
+
+
+class _GridOp:
+    """A neuron on its :class:`~snn_compile.ir.nodes.StateGrid`; records float views
+    ``v / S`` (and ``i = u / S`` for CubaLIF)."""
+
+    def __init__(self, node: NeuronNode, batch: int, lead_steps: int):
+        self._neuron = GridNeuron(node, batch, start=lead_steps - node.grid.lead)
+        self.record = {"spikes": [], "v": []} | ({"i": []} if isinstance(node, CubaLIF) else {})
+
+    def step(self, inputs):
+        neuron = self._neuron
+        s = neuron.step(neuron.accumulators(inputs))
+        self.record["spikes"].append(s)
+        self.record["v"].append(neuron.v / neuron.scale)
+        if "i" in self.record:
+            self.record["i"].append(neuron.u / neuron.scale)
+        return s
 
 
 _OPS = {
@@ -210,25 +236,27 @@ _OPS = {
 }
 
 
-def _make_op(node: Node, batch: int):
+def _make_op(node: Node, batch: int, dtype, lead_steps: int):
+    if getattr(node, "grid", None) is not None:
+        return _GridOp(node, batch, lead_steps)
     try:
         factory = _OPS[type(node)]
     except KeyError:
         raise GraphError("the float simulator has no kernel for this node type", node=node.name,
                          value=type(node).__name__) from None
-    return factory(node, batch)
+    return factory(node, batch, dtype)
 
 
 # --------------------------------------------------------------------------- driver
 
 
-def _input_tensor(graph: Graph, spikes) -> tuple[Input, torch.Tensor]:
+def _input_tensor(graph: Graph, spikes, dtype) -> tuple[Input, torch.Tensor]:
     inputs = graph.inputs
     if len(inputs) != 1:
         raise GraphError("the float simulator needs exactly one Input node",
                          value=[n.name for n in inputs])
     node = inputs[0]
-    x = torch.as_tensor(np.asarray(spikes), dtype=_DTYPE)
+    x = torch.as_tensor(np.asarray(spikes), dtype=dtype)
     if x.ndim < 2 or tuple(x.shape[2:]) != node.shape:
         raise GraphError("input spikes have the wrong shape", node=node.name,
                          value=f"{tuple(x.shape)}, expected [T, B, {', '.join(map(str, node.shape))}]",
@@ -241,15 +269,21 @@ def simulate(graph: Graph, spikes) -> Trace:
 
     ``Trace.layers[name]`` holds ``spikes`` and ``v`` for each LIF/CubaLIF/IF node (plus ``i``
     for CubaLIF) and ``v`` for each LI node, all ``[T, B, *shape]`` float32. ``Trace.output`` is
-    the value of the (first) Output node at every step.
+    the value of the (first) Output node at every step. Graphs with grid neurons are computed in
+    float64 (see the module docstring) and recorded in float32 like the others.
     """
     shapes = graph.shapes  # verifies the graph
-    input_node, x = _input_tensor(graph, spikes)
+    grids = [n.grid for n in graph.neurons if n.grid is not None]
+    dtype = torch.float64 if grids else _DTYPE
+    lead = max((g.lead for g in grids), default=0)
+    input_node, x = _input_tensor(graph, spikes, dtype)
+    x = torch.cat([x.new_zeros(lead, *x.shape[1:]), x])
     steps, batch = x.shape[:2]
-    ops = {n.name: _make_op(n, batch) for n in graph.nodes if not isinstance(n, Input)}
+    ops = {n.name: _make_op(n, batch, dtype, lead) for n in graph.nodes
+           if not isinstance(n, Input)}
     sources = {name: [(src, graph.is_feedback((src, name))) for src in graph.predecessors(name)]
                for name in ops}
-    previous = {src: torch.zeros(batch, *shapes[src], dtype=_DTYPE)
+    previous = {src: torch.zeros(batch, *shapes[src], dtype=dtype)
                 for name in ops for src, feedback in sources[name] if feedback}
     output_name = graph.outputs[0].name
     outputs = []
@@ -262,8 +296,8 @@ def simulate(graph: Graph, spikes) -> Trace:
                 current[name] = op.step(inputs)
             previous = {src: current[src] for src in previous}
             outputs.append(current[output_name])
-    return Trace(output=_stack(outputs, x, shapes[output_name]),
-                 layers={name: {key: _stack(values, x, shapes[name])
+    return Trace(output=_stack(outputs[lead:], x, shapes[output_name]),
+                 layers={name: {key: _stack(values[lead:], x, shapes[name])
                                 for key, values in op.record.items()}
                          for name, op in ops.items() if hasattr(op, "record")})
 
@@ -271,7 +305,7 @@ def simulate(graph: Graph, spikes) -> Trace:
 def _stack(values: list[torch.Tensor], x: torch.Tensor, shape) -> np.ndarray:
     if not values:  # zero time steps
         return np.zeros((0, x.shape[1], *shape), dtype=np.float32)
-    return torch.stack(values).numpy()
+    return torch.stack(values).to(_DTYPE).numpy()
 
 
 class FloatBackend(Backend):

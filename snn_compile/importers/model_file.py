@@ -11,7 +11,10 @@ the network was trained with::
      "metadata": {...}}
 
 Each node dict holds the fields of the IR node class named by ``kind``: arrays as tensors,
-tuples as lists, options as str/int/float/bool/None.
+tuples as lists, options as str/int/float/bool/None. A neuron's optional ``grid`` (the frozen
+fixed-point arithmetic of a quantization-aware trained layer, :class:`~snn_compile.ir.nodes.StateGrid`)
+is a nested dict of its fields in the same form; files without it (all files written before it
+existed) load with ``grid=None``.
 
 ``load_model_file`` also reads a plain ``state_dict`` (given ``arch="package.module:callable"``
 that builds the network) and, only with ``trust_pickle=True``, a fully pickled module.
@@ -34,6 +37,7 @@ from ..ir import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Node, Output,
     Scale, SumPool2d,
 )
+from ..ir.nodes import StateGrid
 
 FORMAT = "snn-compile-model"
 VERSION = 1
@@ -80,13 +84,20 @@ def graph_to_dict(graph: Graph) -> dict:
 
 
 def _node_to_dict(node: Node) -> dict:
-    out = {"kind": type(node).__name__}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
+    return {"kind": type(node).__name__} | _fields_to_dict(node)
+
+
+def _fields_to_dict(obj) -> dict:
+    """A dataclass's fields as file values (a nested StateGrid becomes a nested dict)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.array(value))
         elif isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, StateGrid):
+            value = _fields_to_dict(value)
         out[f.name] = value
     return out
 
@@ -151,14 +162,21 @@ def _node_from_dict(data) -> Node:
     if cls is None:
         raise ModelFileError("unknown layer kind in the model file", node=name, value=kind,
                              hint=f"known kinds: {', '.join(_KINDS)}; upgrade snn-compile")
-    values = {key: value.numpy() if isinstance(value, torch.Tensor)
-              else tuple(value) if isinstance(value, list) else value
-              for key, value in fields.items()}
     try:
+        values = _values(fields)
+        if isinstance(values.get("grid"), dict):
+            values["grid"] = StateGrid(**_values(values["grid"]))
         return cls(**values)
     except TypeError as exc:
         raise ModelFileError(f"malformed {kind} layer in the model file", node=name,
                              value=str(exc), hint="re-export it with snn_compile.export") from None
+
+
+def _values(fields: dict) -> dict:
+    """File values back to IR values: tensors to arrays, lists to tuples."""
+    return {key: value.numpy() if isinstance(value, torch.Tensor)
+            else tuple(value) if isinstance(value, list) else value
+            for key, value in fields.items()}
 
 
 def _read(path: Path, trust_pickle: bool):

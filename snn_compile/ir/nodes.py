@@ -35,6 +35,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from ..errors import GraphError
+from ..targets import OVERFLOW_RULES, ROUNDING_RULES
 
 Shape = tuple[int, ...]
 ResetMode = Literal["zero", "subtract", "none"]
@@ -252,10 +253,86 @@ class Delay(Node):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class StateGrid:
+    """The frozen integer arithmetic of one neuron population (a quantization-aware model).
+
+    A neuron node with a grid *is* its target's fixed-point neuron: the float reference
+    simulator computes it with these integers (in float64, exact below 2**53) and the quantizer
+    adopts them unchanged, so float reference and emulator agree spike for spike. The node's
+    float fields are only the float view of the integers: ``threshold = grid.threshold / S``,
+    ``bias = grid.bias / S``, ``beta = decay_v / 2**decay_bits`` (``alpha`` likewise), with the
+    state scale ``S = weight_scale * 2**(weight_exp + activation_shift)`` (state units per float
+    unit). The weights of the synapses feeding the node lie on the grid: ``W * weight_scale`` is
+    an integer ``W_int`` in the target's weight range (the quantizer verifies it).
+
+    One step, ``x_0`` the feed-forward input and ``x_1..`` recurrent inputs (float, in edge
+    order), ``rnd`` the ``rounding`` of ``>> decay_bits``, ``ovf_*`` the overflow rules, ``wrap_b``
+    a two's complement wrap to ``b`` bits and ``ib = intermediate_bits``::
+
+        acc_k = W_int,k @ s_k = round(x_k * weight_scale)           (exact: weights on the grid)
+        a     = wrap_sb(acc_0 << weight_exp)                         (floor shift if negative)
+        a     = wrap_rb(a + wrap_rb(acc_k << weight_exp))            for each recurrent input k
+        u[t]  = ovf_u(wrap_ib(rnd(u[t-1] * decay_u) + wrap_ib(a << activation_shift)))
+        v'    = ovf_v(wrap_ib(rnd(v0 * decay_v) + u[t] + bias - r * threshold (subtract)))
+        s[t]  = H(v' - threshold)       (then the node's reset rules, in state units)
+
+    (``sb = synapse_bits``, ``rb = recurrent_bits``; ``r``, ``v0`` and the resets as in the
+    module docstring and :mod:`snn_compile.ir.fixed`, whose equation block this is). Without
+    current memory ``decay_u = 0``, so ``u[t] = ovf_u(wrap_ib(a << activation_shift))``.
+    ``lead`` is the target's time alignment: the number of steps the population runs (bias
+    only, zero input) before the network's first input step reaches it, i.e. the synaptic delays
+    up to it (Loihi 2: one per layer deep; FPGA: 0). The simulators start the population
+    ``lead`` steps before ``t = 0``, so a bias integrates exactly as on the target.
+    ``target`` names the target the grid was chosen for (the quantizer checks that a target's
+    datapath matches the grid, not the name).
+    """
+
+    target: str
+    weight_scale: np.ndarray       # s_w: scalar or one per neuron
+    weight_exp: int
+    activation_shift: int
+    synapse_bits: int
+    recurrent_bits: int
+    intermediate_bits: int
+    decay_bits: int
+    rounding: str
+    decay_u: np.ndarray            # multipliers (int)
+    decay_v: np.ndarray
+    u_bits: int
+    u_overflow: str
+    v_bits: int
+    v_overflow: str
+    threshold: np.ndarray          # state units (int)
+    bias: np.ndarray               # state units (int)
+    lead: int = 0
+
+    INTS: ClassVar[tuple[str, ...]] = ("decay_u", "decay_v", "threshold", "bias")
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight_scale", _array(self.weight_scale, np.float64))
+        for key in self.INTS:
+            value = np.asarray(getattr(self, key))
+            if not np.all(value == np.rint(value)):
+                raise GraphError(f"grid field '{key}' must hold integers", value=value)
+            object.__setattr__(self, key, _array(value, np.int64))
+        for key, allowed in (("rounding", ROUNDING_RULES), ("u_overflow", OVERFLOW_RULES),
+                             ("v_overflow", OVERFLOW_RULES)):
+            if getattr(self, key) not in allowed:
+                raise GraphError(f"unknown grid {key}", value=getattr(self, key),
+                                 hint=f"use one of {allowed}")
+
+    @property
+    def scale(self) -> np.ndarray:
+        """State units per float unit: ``S = weight_scale * 2**(weight_exp + activation_shift)``."""
+        return self.weight_scale * 2.0 ** (self.weight_exp + self.activation_shift)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class NeuronNode(Node):
     """Common fields of spiking neurons (see the module docstring for the reset rules).
 
-    ``shape`` is the population shape. ``threshold`` and ``bias`` broadcast to it.
+    ``shape`` is the population shape. ``threshold`` and ``bias`` broadcast to it. ``grid``
+    (optional) freezes the population's fixed-point arithmetic (see :class:`StateGrid`).
     """
 
     shape: Shape
@@ -265,6 +342,7 @@ class NeuronNode(Node):
     reset_timing: ResetTiming = "next_step"
     reset_discards_input: bool = False
     spike_test: SpikeTest = ">"
+    grid: StateGrid | None = None
 
     stateful: ClassVar[bool] = True
     spiking: ClassVar[bool] = True
@@ -287,6 +365,16 @@ class NeuronNode(Node):
             if getattr(self, key) not in allowed:
                 raise GraphError(f"unknown {key}", node=self.name, value=getattr(self, key),
                                  hint=f"use one of {allowed}")
+        if self.grid is not None:
+            self._check_grid()
+
+    def _check_grid(self):
+        for key in ("weight_scale",) + StateGrid.INTS:
+            try:
+                np.broadcast_to(getattr(self.grid, key), self.shape)
+            except ValueError:
+                raise GraphError(f"grid field '{key}' does not fit the neuron shape",
+                                 node=self.name, value=np.shape(getattr(self.grid, key))) from None
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != self.shape:
