@@ -1,8 +1,18 @@
 """Equivalence check: float reference vs quantized emulator on the same data.
 
-Level 3 of DESIGN.md ("measured and reported per layer"): spike agreement with the target's time
-alignment, spike-count error, first divergence, predicted-class agreement and accuracies. The
-result is a plain dict (the JSON report), optional JUnit XML for CI systems, and plots.
+Spike agreement with the target's time alignment, spike-count error, first divergence,
+predicted-class agreement and accuracies. The result is a plain dict (the JSON report), optional
+JUnit XML for CI systems, and plots.
+
+``report["level"]`` says what was verified (DESIGN.md, "Equivalence, three levels"):
+
+* ``"exact"`` (level 2) when every neuron of the float model carries a
+  :class:`~snn_compile.ir.nodes.StateGrid` (a quantization-aware trained model): float reference
+  and emulator compute the same integers, so every spike must match and any difference fails;
+* ``"statistical"`` (level 3) otherwise: post-training quantization, agreement is measured and
+  held to the thresholds given.
+
+``report["level_reason"]`` says why; ``report["exact"]`` whether every spike matched.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from .backends.emulator import run_network
 from .compare import compare_layers, layer_offsets, pad_for_latency, predictions
 from .ir.fixed import QNetwork
 from .ir.graph import Graph
+from .ir.nodes import LI, NeuronNode
 from .progress import progress
 from .reference import simulate
 from .trace import Trace
@@ -63,6 +74,7 @@ def run_check(graph: Graph, net: QNetwork, spikes: np.ndarray, labels: np.ndarra
         "steps": int(steps),
         "latency_steps": int(out_offset),
         "exact": all(a.spike_agreement == 1.0 for a in agreements),
+        **dict(zip(("level", "level_reason"), verification_level(graph))),
         "layers": [a.as_dict() for a in agreements],
         "class_agreement": float((pred_f == pred_q).mean()),
     }
@@ -78,8 +90,25 @@ def run_check(graph: Graph, net: QNetwork, spikes: np.ndarray, labels: np.ndarra
                        agreements=agreements, failures=failures)
 
 
+def verification_level(graph: Graph) -> tuple[str, str]:
+    """``("exact" | "statistical", reason)`` for a float model (see the module docstring)."""
+    populations = [node for node in graph.nodes if isinstance(node, (NeuronNode, LI))]
+    gridded = [node for node in populations if getattr(node, "grid", None) is not None]
+    if populations and len(gridded) == len(populations):
+        return "exact", ("QAT model: the float model carries the target's fixed-point "
+                         "arithmetic; every spike must match")
+    if gridded:
+        return "statistical", (f"partly quantization-aware ({len(gridded)} of "
+                               f"{len(populations)} layers carry a grid); agreement measured")
+    return "statistical", "post-training quantization; agreement measured"
+
+
 def _failures(report: dict, th: Thresholds) -> list[str]:
     failures = []
+    if report["level"] == "exact":
+        failures += [f"layer {layer['name']}: spike agreement "
+                     f"{100 * layer['spike_agreement']:.3f}% < 100% (exact level)"
+                     for layer in report["layers"] if layer["spike_agreement"] < 1.0]
     if th.min_agreement is not None:
         for layer in report["layers"]:
             if layer["spike_agreement"] < th.min_agreement:
@@ -145,6 +174,7 @@ def summary_lines(report: dict) -> list[str]:
     if "float_accuracy" in report:
         lines.append(f"  accuracy float {report['float_accuracy']:.2f}%  fixed "
                      f"{report['fixed_accuracy']:.2f}%  (drop {report['accuracy_drop']:.2f})")
-    lines.append(f"  level: {'exact (every spike equal)' if report['exact'] else 'statistical'}"
-                 f"; verdict: {report['verdict']}")
+    equal = "every spike equal" if report["exact"] else "spikes differ"
+    lines.append(f"  level: {report['level']} ({report['level_reason']}); {equal}; "
+                 f"verdict: {report['verdict']}")
     return lines

@@ -15,6 +15,11 @@ Per layer (see :mod:`snn_compile.layers` for how layers are formed):
    convertible (zero reset "next step" == "same step" spike for spike), or available through the
    target's custom neuron program; otherwise UnsupportedError says what to change.
 
+A neuron that carries a :class:`~snn_compile.ir.nodes.StateGrid` (a quantization-aware trained
+layer, :mod:`snn_compile.qat`) is not quantized but *adopted*: its integers become the QLayer
+unchanged, after checking that the target's datapath is the grid's and that every incoming weight
+``W * weight_scale`` is an integer of the target's weight grid (:func:`_adopt_grid`).
+
 Everything that cannot be represented is an error naming the layer and the value; nothing is
 clipped silently. The :class:`LayerReport` records scale, weight error, threshold and decay
 rounding, and the state headroom measured on the calibration data.
@@ -74,6 +79,9 @@ def quantize(graph: Graph, target: Target, calibration: np.ndarray | None = None
     input_shape = graph.inputs[0].shape
     graded = calibration is not None and not np.isin(np.asarray(calibration), (0, 1)).all()
     input_bits, input_scale = 1, 1.0
+    if graded and _grid_of(specs[0]) is not None:
+        raise UnsupportedError("a quantization-aware (grid) input layer takes 0/1 spikes only",
+                               node=specs[0].neuron.name, hint="encode the input as spikes")
     if graded:
         if not target.features.graded_input:
             raise UnsupportedError(f"target '{target.name}' takes binary spikes only",
@@ -85,7 +93,10 @@ def quantize(graph: Graph, target: Target, calibration: np.ndarray | None = None
     layers, reports = [], []
     for i, spec in enumerate(specs):
         unit = 1.0 / input_scale if i == 0 else 1.0
-        layer, report = _quantize_layer(spec, target, unit, ranges.get(spec.neuron.name))
+        if _grid_of(spec) is not None:
+            layer, report = _adopt_grid(spec, target, lead=(i + 1) * target.timing.synapse_delay)
+        else:
+            layer, report = _quantize_layer(spec, target, unit, ranges.get(spec.neuron.name))
         layers.append(layer)
         reports.append(report)
     meta = {"source_sha256": source_sha256} if source_sha256 else {}
@@ -147,15 +158,20 @@ def _neuron_params(node) -> dict:
     }
 
 
+def _check_model(node, target: Target) -> str:
+    kind = type(node).__name__
+    if kind not in target.features.neuron_models:
+        raise UnsupportedError(f"neuron model {kind} is not supported by target '{target.name}'",
+                               node=node.name, hint=f"supported: {target.features.neuron_models}")
+    return kind
+
+
 def _quantize_layer(spec: LayerSpec, target: Target, unit: float, ranges: dict | None):
     node = spec.neuron
     name = node.name
     p = _neuron_params(node)
     notes: list[str] = []
-    kind = type(node).__name__
-    if kind not in target.features.neuron_models:
-        raise UnsupportedError(f"neuron model {kind} is not supported by target '{target.name}'",
-                               node=name, hint=f"supported: {target.features.neuron_models}")
+    kind = _check_model(node, target)
     custom = _check_features(p, target, name, notes)
     if p["spiking"] and np.any(p["threshold"] <= 0):
         raise QuantizationError("threshold must be positive", node=name,
@@ -179,11 +195,9 @@ def _quantize_layer(spec: LayerSpec, target: Target, unit: float, ranges: dict |
                                    hint="train the layer feeding it with bias=False")
 
     fmt, wfmt = target.neuron, target.weights
-    exp_lo, exp_hi = (wfmt.exp_min, wfmt.exp_max) if (wfmt.conv_exp or not is_conv) else (0, 0)
+    exp_lo, exp_hi = _exp_range(target, is_conv)
     per_neuron = wfmt.scale_granularity == "neuron"
-    mixed = _mixed(w_float) or (rec_float is not None and _mixed(rec_float))
-    even = wfmt.mixed_sign_even and mixed
-    top = (1 << wfmt.bits) - (2 if even else 1)
+    even, top = weight_grid(target, w_float, rec_float)
 
     wmax = _row_max(w_float, rec_float, p["shape"], is_conv, per_neuron)
     s_w = np.where(wmax > 0, top / np.where(wmax > 0, wmax, 1.0), 1.0)
@@ -232,7 +246,7 @@ def _quantize_layer(spec: LayerSpec, target: Target, unit: float, ranges: dict |
     q_rec = None
     if rec_float is not None:
         s_rows = np.broadcast_to(s_w, p["shape"]).reshape(-1, 1)
-        rec_int = _round_grid(rec_float * s_rows, even, top)
+        rec_int = round_grid(rec_float * s_rows, even, top)
         q_rec = QDense(weight=rec_int, weight_exp=wexp)
 
     if p["spiking"]:
@@ -314,6 +328,147 @@ def _check_features(p: dict, target: Target, name: str, notes: list) -> bool:
                                 "retrain with e.g. reset_mechanism='zero' or pick another target")
 
 
+def _exp_range(target: Target, is_conv: bool) -> tuple[int, int]:
+    wfmt = target.weights
+    return (wfmt.exp_min, wfmt.exp_max) if (wfmt.conv_exp or not is_conv) else (0, 0)
+
+
+def weight_grid(target: Target, w: np.ndarray, rec: np.ndarray | None) -> tuple[bool, int]:
+    """``(even, top)``: integer weights lie in ``[-top - (2 if even else 1), top]``, even only
+    when the target drops the lowest bit of mixed-sign matrices."""
+    mixed = _mixed(w) or (rec is not None and _mixed(rec))
+    even = target.weights.mixed_sign_even and mixed
+    return even, (1 << target.weights.bits) - (2 if even else 1)
+
+
+# ----------------------------------------------------------------------------- QAT grids
+
+def _grid_of(spec: LayerSpec):
+    return getattr(spec.neuron, "grid", None)
+
+
+def grid_datapath(target: Target, is_conv: bool) -> dict:
+    """The target's datapath as :class:`~snn_compile.ir.nodes.StateGrid` fields."""
+    fmt, acc = target.neuron, target.accumulator
+    return {"activation_shift": fmt.activation_shift,
+            "synapse_bits": acc.conv_bits if is_conv else acc.dense_bits,
+            "recurrent_bits": acc.dense_bits, "intermediate_bits": acc.intermediate_bits,
+            "decay_bits": fmt.decay_bits, "rounding": fmt.decay_rounding,
+            "u_bits": fmt.u_bits, "u_overflow": fmt.u_overflow,
+            "v_bits": fmt.v_bits, "v_overflow": fmt.v_overflow}
+
+
+def _adopt_grid(spec: LayerSpec, target: Target, lead: int):
+    """The QLayer of a grid neuron: its integers unchanged, after checking they fit ``target``
+    (``lead``: the layer's time alignment on the target, see StateGrid)."""
+    node, grid = spec.neuron, spec.neuron.grid
+    name, notes = node.name, [f"quantization-aware grid (trained for '{grid.target}') adopted "
+                              "as is: every spike equals the float reference's"]
+    p = _neuron_params(node)
+    kind = _check_model(node, target)
+    custom = _check_features(p, target, name, notes)
+    is_conv = isinstance(spec.synapse, ConvSpec)
+    _check_grid_datapath(grid, target, is_conv, lead, name)
+    if np.any(spec.synapse_bias):
+        raise QuantizationError("a grid layer's synapse carries a bias", node=name,
+                                value=f"max |bias| = {np.abs(spec.synapse_bias).max():.4g}",
+                                hint="fold it into the grid's bias (snn_compile.qat.convert does)")
+    w_float = spec.synapse.weight if is_conv else spec.synapse
+    even, top = weight_grid(target, w_float, spec.recurrent)
+    s_w = np.broadcast_to(grid.weight_scale, p["shape"])
+    s_neurons = s_w.reshape(-1)
+    _check_on_grid(w_float, s_w.reshape(p["shape"][0], -1)[:, 0] if is_conv else s_neurons,
+                   even, top, name, "weight")
+    q_syn, _, w_range = _quantize_synapse(spec, w_float, s_w, grid.weight_exp, even, top,
+                                          p["shape"])
+    q_rec = None
+    if spec.recurrent is not None:
+        _check_on_grid(spec.recurrent, s_neurons, even, top, name, "recurrent weight")
+        q_rec = QDense(weight=round_grid(spec.recurrent * s_neurons.reshape(-1, 1), even, top),
+                       weight_exp=grid.weight_exp)
+    _check_grid_values(grid, target, p["shape"], name)
+    shape = p["shape"]
+    neuron = QNeuron(
+        shape=shape, decay_u=grid.decay_u, decay_v=grid.decay_v, threshold=grid.threshold,
+        bias=grid.bias, reset=p["reset"], reset_timing=p["reset_timing"],
+        reset_discards_input=p["reset_discards_input"], spike_test=p["spike_test"],
+        spiking=True, has_current=p["cuba"])
+    scale = grid.scale
+    layer = QLayer(name=name, synapse=q_syn, neuron=neuron, recurrent=q_rec, delay=spec.delay,
+                   source=spec.source, scale=np.array(scale if np.ndim(scale) == 0
+                                                      else np.broadcast_to(scale, shape)))
+    k = 1 << grid.decay_bits
+    report = LayerReport(
+        name=name, neuron=kind, scale=float(np.max(scale)), weight_exp=grid.weight_exp,
+        weight_range=w_range, weight_rms_error=0.0, threshold=float(np.max(p["threshold"])),
+        threshold_int=int(grid.threshold.max()), threshold_rel_error=0.0,
+        decay_v=(float(p["beta"].max()), float(grid.decay_v.max()) / k),
+        decay_u=(float(p["alpha"].max()), float(grid.decay_u.max()) / k),
+        bias_max_abs_error=0.0, headroom_v=None, headroom_u=None, custom_neuron=custom,
+        notes=notes)
+    return layer, report
+
+
+def _check_grid_datapath(grid, target: Target, is_conv: bool, lead: int, name: str) -> None:
+    """The target must compute exactly what the grid describes."""
+    expected = grid_datapath(target, is_conv) | {"lead": lead}
+    differ = [f"{key} {getattr(grid, key)} vs {value}" for key, value in expected.items()
+              if getattr(grid, key) != value]
+    lo, hi = _exp_range(target, is_conv)
+    if not lo <= grid.weight_exp <= hi:
+        differ.append(f"weight_exp {grid.weight_exp} outside {lo}..{hi}")
+    if differ:
+        raise QuantizationError(f"the layer was trained for target '{grid.target}', whose "
+                                f"arithmetic differs from '{target.name}'", node=name,
+                                value="; ".join(differ),
+                                hint=f"prepare the model for '{target.name}' "
+                                     "(snn_compile.qat.prepare_qat) and fine-tune it again")
+
+
+def _check_on_grid(w: np.ndarray, s_rows: np.ndarray, even: bool, top: int, name: str,
+                   what: str) -> None:
+    """Every ``W * s_w`` must be an integer of the target's weight range (and even if needed)."""
+    exact = w.reshape(len(s_rows), -1) * s_rows.reshape(-1, 1)
+    ints = np.rint(exact)
+    off = np.abs(exact - ints).max(initial=0.0)
+    low = -top - (2 if even else 1)
+    if off > 1e-3 or ints.min(initial=0) < low or ints.max(initial=0) > top or (
+            even and np.any(ints % 2)):
+        raise QuantizationError(f"a {what} is off the layer's fixed-point grid", node=name,
+                                value=f"max |W*s_w - round| = {off:.3g}, range "
+                                      f"[{ints.min(initial=0):.0f}, {ints.max(initial=0):.0f}] "
+                                      f"vs [{low}, {top}]{', even' if even else ''}",
+                                hint="export the model with snn_compile.qat.export, which puts "
+                                     "the weights on the grid")
+
+
+def _check_grid_values(grid, target: Target, shape, name: str) -> None:
+    """Threshold, bias and decays must be register values of the target."""
+    fmt = target.neuron
+    thr = grid.threshold
+    mant = thr >> fmt.threshold_shift
+    problems = []
+    if np.any(mant << fmt.threshold_shift != thr) or mant.min() < 1 \
+            or mant.max() >= 1 << fmt.threshold_mant_bits:
+        problems.append(f"threshold {thr.min()}..{thr.max()}")
+    if not _bias_fits(grid.bias, fmt):
+        problems.append(f"bias {grid.bias.min()}..{grid.bias.max()}")
+    for key, (lo, hi) in (("decay_u", fmt.u_decay_range), ("decay_v", fmt.v_decay_range)):
+        value = getattr(grid, key)
+        if value.min() < lo or value.max() > hi:
+            problems.append(f"{key} {value.min()}..{value.max()} outside {lo}..{hi}")
+    if problems:
+        raise QuantizationError(f"grid values do not fit target '{target.name}'", node=name,
+                                value="; ".join(problems))
+
+
+def _bias_fits(bias: np.ndarray, fmt) -> bool:
+    """``bias = mant << exp`` with one exponent up to ``bias_exp_max`` and a signed mantissa."""
+    limit = (1 << (fmt.bias_mant_bits - 1)) - 1
+    return any(np.all(bias % (1 << e) == 0) and np.abs(bias >> e).max(initial=0) <= limit
+               for e in range(fmt.bias_exp_max + 1))
+
+
 def _uniform_per_group(thr: np.ndarray, s_w: np.ndarray) -> bool:
     """True when neurons sharing a weight scale also share a threshold."""
     if np.ndim(s_w) == 0:
@@ -348,7 +503,8 @@ def _row_max(w, rec, shape, is_conv, per_neuron) -> np.ndarray:
     return np.asarray(rows, np.float64)
 
 
-def _round_grid(x: np.ndarray, even: bool, top: int) -> np.ndarray:
+def round_grid(x: np.ndarray, even: bool, top: int) -> np.ndarray:
+    """Integers ``round(x)`` on the weight grid: even steps if ``even``, clipped to the range."""
     step = 2 if even else 1
     q = np.rint(x / step).astype(np.int64) * step
     return np.clip(q, -top - (1 if not even else 2), top)
@@ -358,14 +514,14 @@ def _quantize_synapse(spec, w_float, s_w, wexp, even, top, shape):
     if isinstance(spec.synapse, ConvSpec):
         conv = spec.synapse
         per_channel = np.broadcast_to(s_w, shape).reshape(shape[0], -1)[:, 0]
-        w_int = _round_grid(w_float * per_channel.reshape(-1, 1, 1, 1), even, top)
+        w_int = round_grid(w_float * per_channel.reshape(-1, 1, 1, 1), even, top)
         syn = QConv(weight=w_int, in_shape=conv.in_shape, stride=conv.stride,
                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
                     weight_exp=wexp)
         deq = w_int / per_channel.reshape(-1, 1, 1, 1)
     else:
         rows = np.broadcast_to(s_w, shape).reshape(-1, 1)
-        w_int = _round_grid(w_float * rows, even, top)
+        w_int = round_grid(w_float * rows, even, top)
         syn = QDense(weight=w_int, weight_exp=wexp)
         deq = w_int / rows
     peak = np.abs(w_float).max(initial=0.0) or 1.0
