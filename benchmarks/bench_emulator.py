@@ -406,8 +406,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Emulator throughput vs snnTorch and Lava.")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (CI)")
     parser.add_argument("--repeats", type=int, help="timed runs per case (default 3, quick 1)")
-    parser.add_argument("--threads", type=int,
-                        help="torch threads for snnTorch and the emulator's products (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for snnTorch and the emulator's products (default 1: "
+                             "stable on a shared machine; 0 = torch's default)")
     parser.add_argument("--no-lava", action="store_true", help="skip the Lava cases")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), help="run only these")
     parser.add_argument("--output", type=Path,
