@@ -4,6 +4,7 @@
     snn-compile inspect MODEL                                    layers, neurons, synapses
     snn-compile run MODEL --backend B [--target T] --input IN.npz --output OUT.npz
     snn-compile check MODEL --target T --data DATA.npz [--min-agreement X] [--max-accuracy-drop P]
+                      [--balance]
     snn-compile targets | backends                               what is available
 
 Errors print one line and exit with status 2 (1 for failed checks); ``--debug`` shows tracebacks.
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help=".npz with spikes (+ labels)")
     p.add_argument("--report", type=Path, default=Path("check"), help="output folder")
     p.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    p.add_argument("--balance", action="store_true",
+                   help="balance thresholds for spike agreement on the first 128 samples "
+                        "(post-training quantization; snn_compile.calibrate)")
     _check_args(p)
 
     sub.add_parser("targets", help="list targets")
@@ -199,7 +203,11 @@ def cmd_check(args) -> int:
     graph = _load(args)
     target = _target(args)
     data, labels = load_data(args.data)
-    net = quantize(graph, target, data[:, :128]).network
+    if args.balance:
+        from .calibrate import balance
+        net = balance(graph, target, data[:, :128]).network
+    else:
+        net = quantize(graph, target, data[:, :128]).network
     result = run_check(graph, net, data, labels, _thresholds(args))
     write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
     print("\n".join(summary_lines(result.report)))
