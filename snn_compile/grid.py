@@ -62,7 +62,8 @@ def _shift(fn):
 
 @_pure
 def wrap(x, bits: int):
-    """Two's complement wrap into [-2^(bits-1), 2^(bits-1)): ``x - 2^bits floor((x + half) / 2^bits)``."""
+    """Two's complement wrap into [-2^(bits-1), 2^(bits-1)):
+    ``x - 2^bits * floor((x + 2^(bits-1)) / 2^bits)``."""
     if bits >= 64:
         return x
     half, full = 2.0 ** (bits - 1), 2.0 ** bits

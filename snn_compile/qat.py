@@ -21,14 +21,16 @@ runs the neurons with :class:`snn_compile.grid.GridNeuron`, the target's datapat
 Gradients are straight-through for every rounding, wrap and saturation (``d round(x)/dx := 1``,
 so ``dacc/dW = s_w * x``) and a surrogate's derivative for spikes, taken at
 ``z = (v - threshold) / S`` in float units (default: snnTorch's ``atan``, its neurons' default).
-Thresholds, biases and decays stay frozen at the quantizer's integers.
+Thresholds, biases and decays stay frozen at the quantizer's integers. The target's time
+alignment is part of the grid (``lead``): on Loihi 2 a layer runs, and integrates its bias, one
+step per layer before its input arrives, and the QAT forward pass does the same.
 
 :func:`convert` gives the float IR graph of the trained model (weights ``W_int / s_w`` and the
 grids); :func:`export` writes it as a model file. Its float reference and the emulator agree spike
 for spike (``snn-compile check`` reports level "exact"), and both equal the QAT forward pass.
 
-Supported: chains of (Flatten) Linear/Conv2d (+ pooling) -> Leaky/Synaptic layers with spike
-input. Recurrent layers, synaptic delays, non-spiking readouts and a bias on a Synaptic
+Supported: chains of (Flatten) Linear/Conv2d (+ pooling, folded into the trained kernel) ->
+Leaky/Synaptic layers with spike input. Recurrent layers, synaptic delays, non-spiking readouts and a bias on a Synaptic
 current are refused with an UnsupportedError.
 """
 
@@ -41,10 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .compare import layer_offsets
 from .errors import UnsupportedError
 from .grid import DTYPE, GridNeuron, straight
 from .importers.model_file import export as export_graph
-from .compare import layer_offsets
 from .ir.graph import Graph, sequential
 from .ir.nodes import LIF, Affine, Conv2d, CubaLIF, Flatten, Input, NeuronNode, StateGrid
 from .layers import ConvSpec, LayerSpec, extract_layers

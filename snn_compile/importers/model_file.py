@@ -12,9 +12,9 @@ the network was trained with::
 
 Each node dict holds the fields of the IR node class named by ``kind``: arrays as tensors,
 tuples as lists, options as str/int/float/bool/None. A neuron's optional ``grid`` (the frozen
-fixed-point arithmetic of a quantization-aware trained layer, :class:`~snn_compile.ir.nodes.StateGrid`)
-is a nested dict of its fields in the same form; files without it (all files written before it
-existed) load with ``grid=None``.
+fixed-point arithmetic of a quantization-aware trained layer,
+:class:`~snn_compile.ir.nodes.StateGrid`) is a nested dict of its fields in the same form; files
+without it (all files written before it existed) load with ``grid=None``.
 
 ``load_model_file`` also reads a plain ``state_dict`` (given ``arch="package.module:callable"``
 that builds the network) and, only with ``trust_pickle=True``, a fully pickled module.
