@@ -160,9 +160,8 @@ def run_neurons(layer: QLayer, a: np.ndarray, target: Target) -> dict[str, np.nd
     no_spike = np.zeros((B, size), bool)
     r = no_spike
     out_s = np.zeros((T, B, size), bool)
-    out_u = np.empty((T, B, size), np.int64) if u_all is None else \
-        u_all.astype(np.int64, copy=False)
-    out_v = np.empty((T, B, size), np.int64)
+    out_u = np.empty((T, B, size), dt) if u_all is None else u_all
+    out_v = np.empty((T, B, size), dt)
 
     for t in range(T):
         if rec is None:
