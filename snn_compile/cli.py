@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _target_args(p, required=True)
     p.add_argument("-o", "--output", type=Path, help="output folder (written atomically)")
+    p.add_argument("--backend", "-b", help="lower to this backend instead of the target's own "
+                                           "(e.g. onnx, emulator)")
     p.add_argument("--data", type=Path, help=".npz with spikes [T,B,...] (+ labels) for "
                                             "calibration and the float-vs-fixed check")
     _check_args(p)
@@ -154,7 +156,8 @@ def cmd_compile(args) -> int:
     target = _target(args)
     data, labels = load_data(args.data) if args.data else (None, None)
     kwargs = dict(source_name=args.model.name, source_sha256=file_sha256(args.model), data=data,
-                  labels=labels, thresholds=_thresholds(args), plots=not args.no_plots)
+                  labels=labels, thresholds=_thresholds(args), plots=not args.no_plots,
+                  backend=args.backend)
     if args.output is None:
         result = compile_model(graph, target, None, **kwargs)
     else:

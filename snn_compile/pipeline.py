@@ -92,7 +92,8 @@ def atomic_dir(out: Path):
 def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_name: str,
                   source_sha256: str | None = None, data: np.ndarray | None = None,
                   labels: np.ndarray | None = None, thresholds: Thresholds = Thresholds(),
-                  plots: bool = True) -> CompileResult:
+                  plots: bool = True, backend: str | None = None) -> CompileResult:
+    """Run the main job; ``backend`` overrides the target's own backend (e.g. "onnx")."""
     graph.shapes  # verify
     calibration = None if data is None else data[:, :CALIBRATION_SAMPLES]
     quantized = quantize(graph, target, calibration, source_sha256=source_sha256)
@@ -112,8 +113,8 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
         lines.extend(summary_lines(check.report))
     inputs = _golden_inputs(net, data)
     golden = run_network(net, inputs)
-    backend_summary, backend_failed = _backend_stage(net, target, inputs, golden, out_dir,
-                                                     source_name, lines)
+    backend_summary, backend_failed = _backend_stage(graph, net, backend or target.backend,
+                                                     inputs, golden, out_dir, source_name, lines)
     summary["backend"] = backend_summary
     if out_dir is not None:
         _write_common(out_dir, summary, inputs, golden, check, plots)
@@ -129,9 +130,8 @@ def _golden_inputs(net, data) -> np.ndarray:
     return pad_for_latency(spikes, net)
 
 
-def _backend_stage(net, target, inputs, golden, out_dir, source_name, lines):
+def _backend_stage(graph, net, name, inputs, golden, out_dir, source_name, lines):
     """Emit the backend's bundle and run it against the golden trace where possible."""
-    name = target.backend
     try:
         backend = get_backend(name)
     except BackendError as exc:
@@ -140,7 +140,7 @@ def _backend_stage(net, target, inputs, golden, out_dir, source_name, lines):
     info = {"name": name}
     if out_dir is not None and hasattr(backend, "emit"):
         info["emit"] = backend.emit(net, out_dir / name, inputs=inputs, golden=golden,
-                                    source_name=source_name)
+                                    source_name=source_name, float_graph=graph)
     elif out_dir is not None:
         lines.append(f"backend '{name}' writes no bundle yet")
     missing = backend.available()

@@ -27,7 +27,6 @@ rounding, and the state headroom measured on the calibration data.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np

@@ -261,7 +261,8 @@ def test_too_big_network_is_refused_before_emitting(tmp_path):
         neuron=QNeuron(shape=(n_out,), decay_u=0, decay_v=60000, threshold=500, bias=0)),))
     spikes = np.zeros((2, 1, n_in), np.float32)
     with pytest.raises(TargetError, match=r"4096.*reuse factor to at least 196"):
-        HLS.emit(big, tmp_path / "a", inputs=spikes, golden=None, source_name="big")
+        HLS.emit(big, tmp_path / "a", inputs=spikes, golden=None, source_name="big",
+                 reuse_factor=1)
     assert not (tmp_path / "a").exists()
     # enough reuse for Vivado, but 800k 9-bit weights do not fit 280 BRAM_18K
     with pytest.raises(TargetError, match=r"does not fit xc7z020.*BRAM_18K.*bigger part"):
@@ -271,6 +272,9 @@ def test_too_big_network_is_refused_before_emitting(tmp_path):
                           reuse_factor=1024)
     assert report["resources"]["bram_18k"] <= 1824
     assert report["cycles_per_step"] > 1024
+    # the default reuse factor ("auto") finds no fitting one on this part and says what to do
+    with pytest.raises(TargetError, match=r"does not fit xc7z020.*bigger part"):
+        HLS.emit(big, tmp_path / "c", inputs=spikes, golden=None, source_name="big")
     assert HLS.smallest_reuse_factor(dataclasses.replace(big, target=load_target("xcu250"))) == 256
 
 

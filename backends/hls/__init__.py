@@ -72,7 +72,8 @@ class HlsBackend(Backend):
         return int(reuse_factor)
 
     def emit(self, qnet: QNetwork, out_dir: Path, *, inputs: np.ndarray, golden: Trace | None,
-             source_name: str, reuse_factor: int | str = 1, check: bool = True) -> dict:
+             source_name: str, reuse_factor: int | str = "auto", check: bool = True,
+             float_graph=None) -> dict:
         """Write the complete project into ``out_dir``; returns the estimate and file list.
 
         ``inputs`` [T, B, *input_shape] become ``tb_data/input.dat`` and ``golden`` (the

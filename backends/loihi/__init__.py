@@ -51,7 +51,8 @@ class LavaBackend(Backend):
         return map_to_cores(network)
 
     def emit(self, network: QNetwork, out_dir: Path, *, inputs: np.ndarray, golden: Trace,
-             source_name: str) -> dict:
+             source_name: str, float_graph=None) -> dict:
+        """Write the bring-up bundle (see BUNDLE.md); ``float_graph`` is not needed here."""
         from .bundle import emit_bundle
         return emit_bundle(network, Path(out_dir), inputs=inputs, golden=golden,
                            source_name=source_name)

@@ -16,8 +16,10 @@ from snn_compile.trace import Trace
 
 from .builder import OPSET, save
 from .export import export_onnx
+from .float import export_float_onnx
 
 STEP_FILE, WINDOW_FILE, RUNNER_FILE = "model_step.onnx", "model_window.onnx", "run_onnx.py"
+FLOAT_STEP_FILE, FLOAT_WINDOW_FILE = "model_float_step.onnx", "model_float_window.onnx"
 INPUTS_FILE, GOLDEN_FILE = "inputs.npz", "golden.npz"
 
 
@@ -88,8 +90,12 @@ class OnnxBackend(Backend):
         return run_window(network, spikes)
 
     def emit(self, qnet: QNetwork, out_dir, *, inputs: np.ndarray | None = None,
-             golden: Trace | dict | None = None, source_name: str | None = None) -> dict:
+             golden: Trace | dict | None = None, source_name: str | None = None,
+             float_graph=None) -> dict:
         """Write ``model_step.onnx``, ``model_window.onnx``, ``run_onnx.py`` into ``out_dir``.
+
+        With ``float_graph`` (the float IR the network was quantized from) the float network is
+        exported too, as ``model_float_step.onnx`` and ``model_float_window.onnx``.
 
         With ``inputs`` ([T, B, *input_shape] spikes) they are saved as ``inputs.npz``; with
         ``golden`` (the emulator's :class:`Trace` on those inputs) as ``golden.npz``, and the
@@ -104,6 +110,10 @@ class OnnxBackend(Backend):
         runner = resources.files(__package__).joinpath(RUNNER_FILE).read_bytes()
         (out / RUNNER_FILE).write_bytes(runner)
         files = [STEP_FILE, WINDOW_FILE, RUNNER_FILE]
+        if float_graph is not None:
+            for mode, file in (("step", FLOAT_STEP_FILE), ("window", FLOAT_WINDOW_FILE)):
+                save(export_float_onnx(float_graph, mode=mode), out / file)
+            files += [FLOAT_STEP_FILE, FLOAT_WINDOW_FILE]
         verified = None
         if inputs is not None:
             _save_npz(out / INPUTS_FILE, {"spikes": np.asarray(inputs)})
@@ -119,7 +129,6 @@ class OnnxBackend(Backend):
             "target": qnet.target.name,
             "source": source_name,
             "opset": OPSET,
-            "out_dir": str(out),
             "files": {name: _file_summary(out / name) for name in files},
             "layers": [layer.name for layer in qnet.layers],
             "verified": verified,
