@@ -98,3 +98,14 @@ def test_testing_api_for_users(model):
     assert result.passed
     with pytest.raises(AssertionError, match="spike agreement"):
         assert_spikes_match(model[0], model[1], target="cpu", min_agreement=1.0001)
+
+
+def test_main_command_with_onnx_backend_exports_fixed_and_float_models(model, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main([str(model[0]), "--target", "cpu", "--backend", "onnx", "-o", str(out),
+                 "--no-plots"]) == 0
+    names = {p.name for p in (out / "onnx").iterdir()}
+    assert {"model_step.onnx", "model_window.onnx", "model_float_step.onnx"} <= names
+    assert "onnx vs emulator" in capsys.readouterr().out
+    report = (out / "report.json").read_text()
+    assert str(tmp_path) not in report
