@@ -311,7 +311,8 @@ def _check_features(p: dict, target: Target, name: str, notes: list) -> bool:
         notes.append("zero reset moved from next step to same step (identical spikes; the "
                      "recorded membrane is the reset value instead of the pre-reset value)")
     native = (p["reset"] in feats.reset_modes and p["reset_timing"] in feats.reset_timings
-              and p["spike_test"] in feats.spike_tests and not p["reset_discards_input"])
+              and p["spike_test"] in feats.spike_tests
+              and (not p["reset_discards_input"] or feats.zero_reset_discards_input))
     if native:
         return False
     wanted = (f"reset '{p['reset']}' ({p['reset_timing']}"

@@ -74,6 +74,7 @@ class Features:
     recurrent: bool
     synapse_bias: bool        # a bias can be added to the synaptic current u
     max_synapse_delay: int
+    zero_reset_discards_input: bool = False  # snnTorch Synaptic's zero reset (loses the step)
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,16 @@ def test_nir_graphs_from_every_framework_lower_to_hardware_layers():
         except UnsupportedError as exc:  # must be one of the documented topology limits
             assert any(s in str(exc) for s in ("non-spiking layer", "after the last neuron"))
     assert lowered >= 10
+
+
+def test_synaptic_zero_reset_is_native_on_fpga_and_custom_on_loihi():
+    """snnTorch Synaptic's zero reset discards the step after a spike (reset_discards_input)."""
+    g = ir.sequential([ir.Input(name="in", shape=(4,)),
+                       ir.Affine(name="fc", weight=np.full((3, 4), 0.5)),
+                       ir.CubaLIF(name="syn", shape=(3,), alpha=0.8, beta=0.9, reset="zero",
+                                  reset_discards_input=True)])
+    assert not quantize(g, load_target("xc7z020")).report[0].custom_neuron
+    assert quantize(g, load_target("loihi2")).report[0].custom_neuron
+    no_custom = load_target("loihi2", {"features.custom_reset_modes": []})
+    with pytest.raises(UnsupportedError, match="input discarded"):
+        quantize(g, no_custom)
