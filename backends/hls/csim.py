@@ -91,11 +91,18 @@ def build(prj: Path) -> Path:
     return binary
 
 
+def _first_line(text: str, marker: str) -> str:
+    """The first line containing ``marker`` (else the first non-empty line): errors stay one line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if marker in line), lines[0] if lines else "")
+
+
 def _call(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BackendError("g++ failed on the generated HLS project",
-                           value=" ".join(cmd[-3:]), hint=proc.stderr.strip()[:3000])
+                           value=_first_line(proc.stderr, "error:"),
+                           hint="this is a bug in snn-compile's HLS backend; please report it")
 
 
 def run_testbench(binary: Path, data_dir: Path) -> str:
@@ -103,7 +110,7 @@ def run_testbench(binary: Path, data_dir: Path) -> str:
     proc = subprocess.run([str(binary), str(data_dir)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise BackendError("HLS C simulation failed",
-                           value=(proc.stdout + proc.stderr).strip()[-2000:],
+                           value=_first_line(proc.stdout + proc.stderr, "MISMATCH"),
                            hint="the generated C++ differs from the emulator; report it")
     return proc.stdout
 
