@@ -32,13 +32,20 @@ def _max_abs(x: np.ndarray) -> int:
     return max(abs(int(x.min())), abs(int(x.max())))
 
 
+def product_bound(syn, x: np.ndarray) -> int:
+    """An upper bound of |partial sum| of the product of ``syn`` with the integer input ``x``."""
+    w = syn.weight
+    return _max_abs(x) * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
+
+
 def _as_tensor(x: np.ndarray, dtype) -> torch.Tensor:
     """A fresh, writable tensor of ``x`` converted in one pass (read-only inputs are fine)."""
     return torch.from_numpy(np.array(x, dtype=NUMPY_DTYPE[dtype]))
 
 
 def _result(y: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
-    """The exact float result as int64, written into ``out`` when given (one conversion pass)."""
+    """The exact float result as int64, or written into ``out`` (int32 or int64, chosen by the
+    caller from :func:`product_bound`) in one conversion pass."""
     if out is None:
         return y.numpy().astype(np.int64)
     out[...] = y.numpy()
@@ -48,11 +55,10 @@ def _result(y: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
 def dense_product(syn: QDense, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``x @ W.T`` for integer ``x`` of shape [N, n_in]; exact int64 result [N, n_out].
 
-    ``out``, if given, is an int64 array [N, n_out] that receives the result.
+    ``out``, if given, is an integer array [N, n_out] wide enough for the result.
     """
     w = syn.weight
-    bound = _max_abs(x) * int(np.abs(w).sum(axis=1).max(initial=0))
-    dtype = _exact_dtype(bound)
+    dtype = _exact_dtype(product_bound(syn, x))
     if dtype is None:
         y = x.astype(np.int64) @ w.T
         if out is None:
@@ -67,8 +73,7 @@ def dense_product(syn: QDense, x: np.ndarray, out: np.ndarray | None = None) -> 
 def conv_product(syn: QConv, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlation of integer ``x`` [N, C*H*W] (flattened C, H, W); exact int64 [N, n_out]."""
     w = syn.weight
-    per_output = np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0)
-    bound = _max_abs(x) * int(per_output)
+    bound = product_bound(syn, x)
     dtype = _exact_dtype(bound)
     if dtype is None:
         raise OverflowError(f"convolution sums up to {bound} exceed exact float64 range")
