@@ -20,6 +20,8 @@ def _neuron_line(node) -> str:
              if hasattr(node, k)]
     if isinstance(node, n.NeuronNode):
         parts += [f"reset={node.reset}/{node.reset_timing}", f"spike v{node.spike_test}thr"]
+        if node.grid is not None:
+            parts.append(f"on the {node.grid.target} grid (QAT)")
     return ", ".join(parts)
 
 

@@ -109,3 +109,11 @@ def test_main_command_with_onnx_backend_exports_fixed_and_float_models(model, tm
     assert "onnx vs emulator" in capsys.readouterr().out
     report = (out / "report.json").read_text()
     assert str(tmp_path) not in report
+
+
+def test_inspect_shows_a_qat_grid(capsys):
+    from pathlib import Path
+
+    qat_model = Path(__file__).parent.parent / "examples" / "qat" / "digits_qat_loihi2.pt"
+    assert main(["inspect", str(qat_model)]) == 0
+    assert "on the loihi2 grid (QAT)" in capsys.readouterr().out
