@@ -67,7 +67,9 @@ def run_check(graph: Graph, net: QNetwork, spikes: np.ndarray, labels: np.ndarra
     agreements = compare_layers(float_trace, fixed_trace, net, steps)
     out_offset = layer_offsets(net)[net.output_layer.name]
     pred_f = predictions(float_trace)
-    pred_q = predictions(fixed_trace, steps, out_offset)
+    last = net.output_layer
+    pred_q = predictions(fixed_trace, steps, out_offset,
+                         scale=1.0 if last.neuron.spiking else last.scale)
     report = {
         "target": net.target.name,
         "samples": int(total),
@@ -177,4 +179,5 @@ def summary_lines(report: dict) -> list[str]:
     equal = "every spike equal" if report["exact"] else "spikes differ"
     lines.append(f"  level: {report['level']} ({report['level_reason']}); {equal}; "
                  f"verdict: {report['verdict']}")
+    lines.extend(f"  FAILED: {failure}" for failure in report["failures"])
     return lines

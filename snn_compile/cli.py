@@ -143,20 +143,40 @@ def _parse_value(text: str):
         return text
 
 
-def _thresholds(args):
+def _thresholds(args, labels):
     from .check import Thresholds
 
+    if args.min_agreement is not None and not 0 <= args.min_agreement <= 1:
+        raise SnnCompileError("--min-agreement is a fraction in [0, 1]",
+                              value=args.min_agreement, hint="e.g. 0.99 for 99 %")
+    if args.max_accuracy_drop is not None and labels is None:
+        raise SnnCompileError("--max-accuracy-drop needs labels in the data file",
+                              hint="save labels=[B] next to spikes")
     return Thresholds(min_agreement=args.min_agreement, max_accuracy_drop=args.max_accuracy_drop)
 
 
+def _data(path, graph, what="data"):
+    """Load an .npz of spikes (+ labels) for ``graph``; labels must name output neurons."""
+    from .pipeline import load_data
+
+    spikes, labels = load_data(path, graph.inputs[0].shape)
+    if labels is not None:
+        classes = int(np.prod(graph.shapes[graph.outputs[0].name]))
+        if labels.min() < 0 or labels.max() >= classes:
+            raise SnnCompileError(f"{what} labels are not output neuron indices", file=path,
+                                  value=f"range [{labels.min()}, {labels.max()}], "
+                                        f"{classes} output neurons")
+    return spikes, labels
+
+
 def cmd_compile(args) -> int:
-    from .pipeline import atomic_dir, compile_model, file_sha256, load_data
+    from .pipeline import atomic_dir, compile_model, file_sha256
 
     graph = _load(args)
     target = _target(args)
-    data, labels = load_data(args.data) if args.data else (None, None)
+    data, labels = _data(args.data, graph) if args.data else (None, None)
     kwargs = dict(source_name=args.model.name, source_sha256=file_sha256(args.model), data=data,
-                  labels=labels, thresholds=_thresholds(args), plots=not args.no_plots,
+                  labels=labels, thresholds=_thresholds(args, labels), plots=not args.no_plots,
                   backend=args.backend)
     if args.output is None:
         result = compile_model(graph, target, None, **kwargs)
@@ -178,40 +198,43 @@ def cmd_inspect(args) -> int:
 
 def cmd_run(args) -> int:
     from .backend import get_backend
-    from .pipeline import load_data
     from .quantize import quantize
 
     graph = _load(args)
-    spikes, _ = load_data(args.input)
+    spikes, _ = _data(args.input, graph, "input")
+    output = args.output if args.output.suffix == ".npz" else args.output.with_name(
+        args.output.name + ".npz")  # numpy appends .npz; say the real name
+    if not output.parent.is_dir():
+        raise SnnCompileError("the output's folder does not exist", file=output)
     backend = get_backend(args.backend)
     if backend.fixed_point:
         if not args.target:
             raise SnnCompileError(f"backend '{args.backend}' runs a quantized network",
                                   hint="pass --target (e.g. loihi2, cpu, xc7z020)")
-        calibration = load_data(args.calibration)[0] if args.calibration else None
+        calibration = _data(args.calibration, graph)[0] if args.calibration else None
         network = quantize(graph, _target(args), calibration).network
     else:
         network = graph
     trace = backend.run(network, spikes)
-    np.savez_compressed(args.output, **trace.to_npz_dict())
-    print(f"wrote {args.output}: spikes {trace.output.shape}, {len(trace.layers)} layers")
+    np.savez_compressed(output, **trace.to_npz_dict())
+    print(f"wrote {output}: spikes {trace.output.shape}, {len(trace.layers)} layers")
     return 0
 
 
 def cmd_check(args) -> int:
     from .check import run_check, summary_lines, write_outputs
-    from .pipeline import load_data
     from .quantize import quantize
 
     graph = _load(args)
     target = _target(args)
-    data, labels = load_data(args.data)
+    data, labels = _data(args.data, graph)
+    thresholds = _thresholds(args, labels)
     if args.balance:
         from .calibrate import balance
         net = balance(graph, target, data[:, :128]).network
     else:
         net = quantize(graph, target, data[:, :128]).network
-    result = run_check(graph, net, data, labels, _thresholds(args))
+    result = run_check(graph, net, data, labels, thresholds)
     write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
     print("\n".join(summary_lines(result.report)))
     print(f"report: {args.report / 'check.json'}")

@@ -77,11 +77,15 @@ def compare_layers(float_trace: Trace, fixed_trace: Trace, net: QNetwork,
     return result
 
 
-def predictions(trace: Trace, steps: int | None = None, offset: int = 0) -> np.ndarray:
-    """Class per sample: argmax over output neurons of the summed output (spike counts)."""
+def predictions(trace: Trace, steps: int | None = None, offset: int = 0,
+                scale=1.0) -> np.ndarray:
+    """Class per sample: argmax over output neurons of the summed output (spike counts, or the
+    membrane of a non-spiking readout; ``scale`` turns integer membranes into float units, which
+    matters when every neuron has its own scale)."""
     out = np.asarray(trace.output, np.float64)
     if steps is not None:
         out = out[offset:offset + steps]
+    out = out / np.asarray(scale, np.float64)
     return out.sum(axis=0).reshape(out.shape[1], -1).argmax(axis=1)
 
 

@@ -67,7 +67,12 @@ def extract_layers(graph: Graph) -> list[LayerSpec]:
                 chain.append(node)
             node = _next(graph, node.name)
         if node is None or isinstance(node, n.Output):
-            if chain or delay:
+            if delay and not chain:
+                raise UnsupportedError("a delay after the last neuron layer cannot be lowered",
+                                       value=f"{delay} step(s)",
+                                       hint="NIR graphs from Spyx carry one (its spike is taken "
+                                            "before the update); shift the output in time instead")
+            if chain:
                 raise UnsupportedError("linear layers after the last neuron layer",
                                        node=chain[0].name if chain else None,
                                        hint="end the network with a neuron layer (e.g. a "

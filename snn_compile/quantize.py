@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .errors import QuantizationError, UnsupportedError
+from .errors import QuantizationError, SnnCompileError, UnsupportedError
 from .ir import nodes as n
 from .ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron
 from .ir.graph import Graph
@@ -76,7 +76,15 @@ def quantize(graph: Graph, target: Target, calibration: np.ndarray | None = None
     """Quantize ``graph`` for ``target``; ``calibration`` is sample input [T, B, *input_shape]."""
     specs = extract_layers(graph)
     input_shape = graph.inputs[0].shape
-    graded = calibration is not None and not np.isin(np.asarray(calibration), (0, 1)).all()
+    if calibration is not None:
+        calibration = np.asarray(calibration)
+        if tuple(calibration.shape[2:]) != tuple(input_shape) or 0 in calibration.shape[:2]:
+            raise SnnCompileError("calibration data do not fit the model's input",
+                                  value=f"shape {calibration.shape}",
+                                  hint=f"time-major [T, B, {', '.join(map(str, input_shape))}]")
+        if not np.all(np.isfinite(calibration)):
+            raise SnnCompileError("calibration data contain NaN or Inf")
+    graded = calibration is not None and not np.isin(calibration, (0, 1)).all()
     input_bits, input_scale = 1, 1.0
     if graded and _grid_of(specs[0]) is not None:
         raise UnsupportedError("a quantization-aware (grid) input layer takes 0/1 spikes only",
@@ -196,6 +204,8 @@ def _quantize_layer(spec: LayerSpec, target: Target, unit: float, ranges: dict |
     fmt, wfmt = target.neuron, target.weights
     exp_lo, exp_hi = _exp_range(target, is_conv)
     per_neuron = wfmt.scale_granularity == "neuron"
+    if not per_neuron:
+        _require_shared(p, name, target)
     even, top = weight_grid(target, w_float, rec_float)
 
     wmax = _row_max(w_float, rec_float, p["shape"], is_conv, per_neuron)
@@ -260,9 +270,10 @@ def _quantize_layer(spec: LayerSpec, target: Target, unit: float, ranges: dict |
         thr_int = np.full(thr_flat.shape, mant_max << fmt.threshold_shift, np.int64)
         thr_err = 0.0
     bias_int, bias_err = _quantize_bias(v_bias, scale_flat, fmt, name)
-    m_v, beta_eff = _decay(p["beta"], fmt.decay_bits, fmt.v_decay_range, name, "beta")
+    m_v, beta_eff = _decay(p["beta"], fmt.decay_bits, fmt.v_decay_range, name, "beta", notes)
     if p["cuba"]:
-        m_u, alpha_eff = _decay(p["alpha"], fmt.decay_bits, fmt.u_decay_range, name, "alpha")
+        m_u, alpha_eff = _decay(p["alpha"], fmt.decay_bits, fmt.u_decay_range, name, "alpha",
+                                notes)
     else:
         m_u, alpha_eff = np.zeros(1, np.int64), np.zeros(1)
         if fmt.u_decay_range[0] > 0:
@@ -545,13 +556,33 @@ def _quantize_bias(bias: np.ndarray, scale: np.ndarray, fmt, name: str):
                             hint="reduce the bias or the layer's weight range")
 
 
-def _decay(beta: np.ndarray, bits: int, allowed, name: str, what: str):
+def _decay(beta: np.ndarray, bits: int, allowed, name: str, what: str, notes: list):
+    """Multipliers ``round(beta * 2^bits)`` within the target's range; a value that had to be
+    moved to the range's edge (not just rounded) is reported in ``notes``."""
     if beta.min() < 0 or beta.max() > 1:
         raise QuantizationError(f"{what} must lie in [0, 1]", node=name,
                                 value=f"{beta.min():.4g}..{beta.max():.4g}")
     lo, hi = allowed
-    m = np.clip(np.rint(beta.reshape(-1) * (1 << bits)).astype(np.int64), lo, hi)
+    rounded = np.rint(beta.reshape(-1) * (1 << bits)).astype(np.int64)
+    m = np.clip(rounded, lo, hi)
+    if np.any(m != rounded):
+        moved = beta.reshape(-1)[np.argmax(m != rounded)]
+        notes.append(f"{what} {moved:.6g} is outside the target's decay range and becomes "
+                     f"{m[np.argmax(m != rounded)] / (1 << bits):.6g} (multipliers {lo}..{hi} "
+                     f"/ 2^{bits})")
     return m, m / (1 << bits)
+
+
+def _require_shared(p: dict, name: str, target: Target) -> None:
+    """Targets with per-layer registers need one decay and one threshold per layer."""
+    for key in ("beta", "alpha", "threshold"):
+        values = p[key]
+        if np.ptp(values) != 0 and np.all(np.isfinite(values)):
+            raise UnsupportedError(f"target '{target.name}' has one {key} per layer, this layer "
+                                   "has one per neuron", node=name,
+                                   value=f"{key} {values.min():.4g}..{values.max():.4g}",
+                                   hint=f"train with a scalar {key} (not learned per neuron) "
+                                        "or pick a target with per-neuron registers (cpu, FPGA)")
 
 
 def _estimate(ranges, key, p, w, rec) -> float:

@@ -49,7 +49,7 @@ def test_check_thresholds_set_the_exit_code(model, tmp_path):
     args = ["check", str(model[0]), "--target", "cpu", "--data", str(model[1]),
             "--report", str(tmp_path / "r"), "--junit", str(tmp_path / "j.xml"), "--no-plots"]
     assert main(args + ["--min-agreement", "0.5"]) == 0
-    assert main(args + ["--min-agreement", "1.0001"]) == 1
+    assert main(args + ["--min-agreement", "1.0"]) == 1
     report = json.loads((tmp_path / "r" / "check.json").read_text())
     assert report["verdict"] == "fail" and "failures" in report
     assert "<failure" in (tmp_path / "j.xml").read_text()
@@ -117,3 +117,70 @@ def test_inspect_shows_a_qat_grid(capsys):
     qat_model = Path(__file__).parent.parent / "examples" / "qat" / "digits_qat_loihi2.pt"
     assert main(["inspect", str(qat_model)]) == 0
     assert "on the loihi2 grid (QAT)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def bad_data(model, tmp_path):
+    with np.load(model[1]) as data:
+        spikes, labels = data["spikes"], data["labels"]
+    files = {
+        "nan": dict(spikes=np.where(spikes > 0, np.nan, 0).astype(np.float32), labels=labels),
+        "batch_major": dict(spikes=spikes.transpose(1, 0, 2), labels=labels),
+        "short_labels": dict(spikes=spikes, labels=labels[:3]),
+        "float_labels": dict(spikes=spikes, labels=labels + 0.5),
+        "labels_out_of_range": dict(spikes=spikes, labels=labels + 20),
+        "no_labels": dict(spikes=spikes),
+    }
+    paths = {}
+    for name, arrays in files.items():
+        paths[name] = tmp_path / f"{name}.npz"
+        np.savez(paths[name], **arrays)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    paths["empty"] = tmp_path / "empty.npz"
+    return paths
+
+
+@pytest.mark.parametrize("case,extra,message", [
+    ("nan", [], "NaN"),
+    ("batch_major", [], "spikes=[T, B, *input_shape]"),
+    ("short_labels", [], "one integer class per sample"),
+    ("float_labels", [], "one integer class per sample"),
+    ("labels_out_of_range", [], "not output neuron indices"),
+    ("empty", [], "not a readable .npz"),
+    ("no_labels", ["--max-accuracy-drop", "1"], "needs labels"),
+    ("no_labels", ["--min-agreement", "99"], "fraction in [0, 1]"),
+])
+def test_bad_data_and_thresholds_are_one_line_errors(model, bad_data, tmp_path, capsys, case,
+                                                     extra, message):
+    code = main(["check", str(model[0]), "--target", "cpu", "--data", str(bad_data[case]),
+                 "--report", str(tmp_path / "r"), "--no-plots", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_output_folder_not_written_by_us_is_never_replaced(model, tmp_path, capsys):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    assert main([str(model[0]), "--target", "cpu", "-o", str(mine), "--no-plots"]) == 2
+    assert (mine / "thesis.tex").read_text() == "precious"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main([str(model[0]), "--target", "cpu", "-o", str(a_file)]) == 2
+    assert "not written by snn-compile" in capsys.readouterr().err
+    # an earlier snn-compile output is replaced
+    out = tmp_path / "ours"
+    assert main([str(model[0]), "--target", "cpu", "-o", str(out), "--no-plots"]) == 0
+    assert main([str(model[0]), "--target", "cpu", "-o", str(out), "--no-plots"]) == 0
+
+
+def test_unknown_backend_on_the_main_command(model, tmp_path, capsys):
+    assert main([str(model[0]), "--target", "cpu", "--backend", "warp", "-o",
+                 str(tmp_path / "o")]) == 2
+    assert "unknown backend" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_check_prints_why_it_failed(model, tmp_path, capsys):
+    assert main(["check", str(model[0]), "--target", "cpu", "--data", str(model[1]),
+                 "--report", str(tmp_path / "r"), "--no-plots", "--min-agreement", "1"]) == 1
+    assert "FAILED: layer" in capsys.readouterr().out

@@ -33,10 +33,14 @@ DIGITS_QAT = ROOT / "examples" / "qat" / "digits_qat_loihi2.pt"
 DIGITS_TEST = ROOT / "examples" / "digits" / "digits_test.npz"
 
 
-def snn_net(rng, kind: str, reset: str, sizes=(12, 16, 5), conv: bool = False) -> nn.Module:
-    """A random snnTorch chain; Synaptic layers get bias-free synapses (QAT needs that)."""
+def snn_net(rng, kind: str, reset: str, sizes=(12, 16, 5), conv: bool = False,
+            per_neuron: bool = False) -> nn.Module:
+    """A random snnTorch chain; Synaptic layers get bias-free synapses (QAT needs that).
+
+    ``per_neuron`` draws one beta per neuron (FPGA targets); Loihi 2 has one per layer.
+    """
     def neuron(n):
-        beta = torch.tensor(rng.uniform(0.5, 0.95, n), dtype=torch.float32)
+        beta = torch.tensor(rng.uniform(0.5, 0.95, n if per_neuron else ()), dtype=torch.float32)
         thr = float(rng.uniform(0.5, 1.5))
         if kind == "Synaptic":
             return snn.Synaptic(alpha=float(rng.uniform(0.3, 0.9)), beta=beta, threshold=thr,
@@ -96,7 +100,7 @@ CASES = [(kind, reset, target) for kind, reset in (("Leaky", "zero"), ("Leaky", 
 def test_trained_qat_network_matches_the_emulator_on_every_spike(kind, reset, target, seed):
     rng = np.random.default_rng(seed + 10 * CASES.index((kind, reset, target)))
     torch.manual_seed(seed)
-    net = snn_net(rng, kind, reset)
+    net = snn_net(rng, kind, reset, per_neuron=target != "loihi2")
     data = spikes_for(rng, (12,))
     qat = prepare_qat(net, target, (12,), calibration=data)
     train_steps(qat, data, rng.integers(0, 5, data.shape[1]))
@@ -113,7 +117,7 @@ def test_trained_qat_network_matches_the_emulator_on_every_spike(kind, reset, ta
 def test_random_qat_networks_are_exact(seed, case, hidden, rate):
     kind, reset, target = case
     rng = np.random.default_rng(seed)
-    net = snn_net(rng, kind, reset, sizes=(12, hidden, 4))
+    net = snn_net(rng, kind, reset, sizes=(12, hidden, 4), per_neuron=target != "loihi2")
     data = spikes_for(rng, (12,), rate=rate)
     qat = prepare_qat(net, target, (12,), calibration=data[:, :6])
     train_steps(qat, data, rng.integers(0, 4, data.shape[1]), n=1, lr=2e-2)
@@ -123,7 +127,7 @@ def test_random_qat_networks_are_exact(seed, case, hidden, rate):
 @pytest.mark.parametrize("target", ["loihi2", "xc7z020"])
 def test_convolutional_qat_network_is_exact(target):
     rng = np.random.default_rng(3)
-    net = snn_net(rng, "Leaky", "zero", conv=True)
+    net = snn_net(rng, "Leaky", "zero", conv=True, per_neuron=target != "loihi2")
     data = spikes_for(rng, (1, 6, 6))
     qat = prepare_qat(net, target, (1, 6, 6), calibration=data)
     train_steps(qat, data, rng.integers(0, 5, data.shape[1]), n=1)

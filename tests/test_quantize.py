@@ -152,3 +152,39 @@ def test_synaptic_zero_reset_is_native_on_fpga_and_custom_on_loihi():
     no_custom = load_target("loihi2", {"features.custom_reset_modes": []})
     with pytest.raises(UnsupportedError, match="input discarded"):
         quantize(g, no_custom)
+
+
+def test_per_neuron_decay_is_refused_on_per_layer_targets():
+    g = ir.sequential([ir.Input(name="in", shape=(4,)),
+                       ir.Affine(name="fc", weight=np.full((3, 4), 0.5)),
+                       ir.LIF(name="lif", shape=(3,), beta=[0.5, 0.6, 0.7], reset="zero")])
+    with pytest.raises(UnsupportedError, match="node 'lif'.*one beta per layer"):
+        quantize(g, load_target("loihi2"))
+    quantize(g, load_target("xc7z020"))  # per-neuron registers
+
+
+def test_decay_moved_into_the_target_range_is_reported():
+    g = ir.sequential([ir.Input(name="in", shape=(4,)),
+                       ir.Affine(name="fc", weight=np.full((3, 4), 0.5)),
+                       ir.CubaLIF(name="syn", shape=(3,), alpha=1.0, beta=0.9, reset="zero")])
+    notes = quantize(g, load_target("loihi2")).report[0].notes
+    assert any("alpha 1 is outside the target's decay range" in note for note in notes)
+
+
+def test_nan_calibration_is_an_error():
+    g = mlp(np.random.default_rng(0))
+    data = np.full((3, 2, 20), np.nan, np.float32)
+    with pytest.raises(Exception, match="NaN"):
+        quantize(g, load_target("loihi2"), data)
+
+
+def test_non_spiking_readout_classes_use_each_neurons_scale():
+    """An LI readout on a per-neuron-scale target: classes from float units, not raw integers."""
+    rng = np.random.default_rng(3)
+    g = ir.sequential([ir.Input(name="in", shape=(6,)),
+                       ir.Affine(name="fc", weight=rng.normal(0, 1, (4, 6)) * [[1], [10], [1], [5]]),
+                       ir.LI(name="li", shape=(4,), beta=0.9)])
+    spikes = (rng.random((20, 32, 6)) < 0.4).astype(np.float32)
+    net = quantize(g, load_target("xc7z020"), spikes).network
+    assert np.ptp(net.layers[0].scale) > 0
+    assert run_check(g, net, spikes).report["class_agreement"] > 0.9

@@ -32,7 +32,8 @@ def encode_input(net: QNetwork, spikes: np.ndarray) -> np.ndarray:
     if net.input_bits == 1:
         if not np.isin(flat, (0, 1)).all():
             raise SnnCompileError("input is not binary spikes (0/1)",
-                                  hint="quantize the network with graded input for real values")
+                                  hint="quantize with graded sample input (--calibration or "
+                                       "--data) to run real-valued input")
         return flat.astype(np.int64)
     ints = np.rint(flat * net.input_scale).astype(np.int64)
     limit = 1 << (net.input_bits - 1)
