@@ -238,7 +238,8 @@ def get_convention(convention) -> Convention:
         raise SnnCompileError(
             "a NIR graph needs the discretisation convention of the framework it came from",
             value=repr(convention),
-            hint=f"pass convention= one of: {choices} ('euler' also needs dt=)")
+            hint=f"pass --nir-convention (convention= in Python), one of: {choices}; "
+                 "'euler' also needs --dt")
     return CONVENTIONS[convention]
 
 
@@ -291,7 +292,8 @@ def _resolve_dt(conv: Convention, dt, nir_graph, path) -> float:
         dt = conv.dt
     if dt is None:
         raise SnnCompileError(f"convention '{conv.name}' needs a time step", file=path,
-                              hint="pass dt= (in the graph's time unit, e.g. 1e-3 for 1 ms)")
+                              hint="pass --dt (dt= in Python) in the graph's time unit, "
+                                   "e.g. 1e-3 for 1 ms")
     dt = float(dt)
     if not (dt > 0 and math.isfinite(dt)):
         raise SnnCompileError("dt must be a positive number", file=path, value=dt)
