@@ -1,11 +1,20 @@
-"""Python 3.11 fix for lava-nc 0.10, for machines without snn-compile (bring-up bundles).
+"""Python 3.11 fixes for lava-nc 0.10, applied at import time (standalone: bundles carry it).
 
-lava-nc 0.10 declares Python < 3.11; on 3.11 one module fails to import because the dataclass
-``ByteEncoder`` in ``lava/magma/compiler/var_model.py`` is used as a field default, which 3.11
-refuses for unhashable (non-frozen) dataclasses. :func:`install` puts an import hook in front of
-``sys.meta_path`` that loads that single module from its source with ``@dataclass(frozen=True)``
-on ``ByteEncoder``. Nothing on disk is changed; on Python < 3.11 or with a fixed Lava the hook
-does nothing. Call it before the first ``import lava``.
+lava-nc 0.10 declares Python < 3.11. It runs on 3.11 after two source fixes:
+
+* ``lava/magma/compiler/var_model.py`` uses instances of the dataclass ``ByteEncoder`` as field
+  defaults, which Python 3.11 rejects ("mutable default ... use default_factory") because a plain
+  ``@dataclass`` is unhashable. Declaring ``ByteEncoder`` frozen makes it hashable and changes
+  nothing else (Lava never mutates those defaults).
+* ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+  ``mp.set_start_method('fork')`` at import, which raises "context has already been set" once
+  anything in the process has used multiprocessing (tqdm's lock does). ``force=True`` sets the
+  same start method (fork, Linux's default) without raising.
+
+:func:`install` puts an import hook in front of ``sys.meta_path`` that loads those modules from
+their source with the pattern replaced. Nothing on disk is changed; when a pattern is absent (a
+fixed Lava) the module loads unchanged. Call it before the first ``import lava``. This file
+imports nothing from snn-compile: bring-up bundles copy it verbatim.
 """
 
 import importlib.abc
@@ -13,23 +22,30 @@ import importlib.machinery
 import importlib.util
 import sys
 
-TARGET = "lava.magma.compiler.var_model"
-BEFORE = b"@dataclass\nclass ByteEncoder:"
-AFTER = b"@dataclass(frozen=True)\nclass ByteEncoder:"
+# module -> (text in lava 0.10, replacement)
+PATCHES = {
+    "lava.magma.compiler.var_model": (
+        b"@dataclass\nclass ByteEncoder:", b"@dataclass(frozen=True)\nclass ByteEncoder:"),
+    "lava.magma.runtime.message_infrastructure.multiprocessing": (
+        b"mp.set_start_method('fork')", b"mp.set_start_method('fork', force=True)"),
+}
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
     def get_data(self, path):
         data = super().get_data(path)
-        return data.replace(BEFORE, AFTER) if path.endswith(".py") else data
+        if not path.endswith(".py"):
+            return data
+        before, after = PATCHES[self.name]
+        return data.replace(before, after)
 
     def path_stats(self, path):
-        raise OSError("no bytecode cache for the patched module")
+        raise OSError("no bytecode cache for a patched module")
 
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname != TARGET:
+        if fullname not in PATCHES:
             return None
         others = [f for f in sys.meta_path if f is not self and hasattr(f, "find_spec")]
         for finder in others:
@@ -41,6 +57,6 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def install():
-    """Register the hook once; must run before lava.magma.compiler is imported."""
+    """Register the hook once; must run before lava is imported."""
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
