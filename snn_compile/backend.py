@@ -17,7 +17,6 @@ from .errors import BackendError
 from .trace import Trace
 
 GROUP = "snn_compile.backends"
-_registered: dict[str, type["Backend"]] = {}
 
 
 class Backend(ABC):
@@ -26,10 +25,15 @@ class Backend(ABC):
     ``fixed_point`` backends take a quantized :class:`~snn_compile.ir.fixed.QNetwork`; the float
     backend takes a float :class:`~snn_compile.ir.Graph`. ``run`` takes input spikes
     ``[T, B, *input_shape]`` and returns a :class:`Trace` with every neuron layer recorded.
+
+    A backend that writes a project or bundle for the main command also defines
+    ``emit(network, out_dir, *, inputs, golden, source_name, float_graph) -> dict`` (a JSON-able
+    summary); ``out_dir`` is inside a temporary folder that is moved into place atomically.
     """
 
     name: ClassVar[str]
     fixed_point: ClassVar[bool] = True
+    golden: ClassVar[bool] = False  # the reference others are checked against (the emulator)
     description: ClassVar[str] = ""
 
     @abstractmethod
@@ -43,13 +47,11 @@ class Backend(ABC):
 
 def available_backends() -> list[str]:
     """Names of all discovered backends (nothing is imported)."""
-    return sorted({ep.name for ep in entry_points(group=GROUP)} | set(_registered))
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
 
 
 def get_backend(name: str) -> Backend:
     """Load the backend ``name`` and return an instance; BackendError when unknown or broken."""
-    if name in _registered:
-        return _registered[name]()
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
         raise BackendError("unknown backend", value=name,
@@ -62,9 +64,3 @@ def get_backend(name: str) -> Backend:
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise BackendError(f"entry point '{name}' is not a Backend subclass", value=cls)
     return cls()
-
-
-def register_backend(cls: type[Backend]) -> type[Backend]:
-    """Register an in-process backend (tests and notebooks only)."""
-    _registered[cls.name] = cls
-    return cls

@@ -173,15 +173,16 @@ def _golden_inputs(net, data) -> np.ndarray:
 def _backend_stage(graph, net, name, inputs, golden, out_dir, source_name, lines):
     """Emit the backend's bundle and run it against the golden trace where possible."""
     backend = get_backend(name)  # an unknown name is an error (exit 2), not a skipped stage
+    if not backend.fixed_point:
+        raise SnnCompileError(f"backend '{name}' runs the float model, not a target",
+                              hint="use `snn-compile run --backend float` for float runs")
     info = {"name": name}
-    if out_dir is not None and hasattr(backend, "emit"):
+    if out_dir is not None and hasattr(backend, "emit"):  # else the common files are its bundle
         info["emit"] = backend.emit(net, out_dir / name, inputs=inputs, golden=golden,
                                     source_name=source_name, float_graph=graph)
-    elif out_dir is not None:
-        lines.append(f"backend '{name}' writes no bundle yet")
     missing = backend.available()
-    if missing or name == "emulator":
-        info["run"] = "skipped: " + (missing or "the emulator is the golden model")
+    if missing or backend.golden:
+        info["run"] = "skipped: " + (missing or f"{name} is the golden model")
         lines.append(f"{name} vs emulator: {info['run']}")
         return info, False
     mismatch = traces_identical(golden, backend.run(net, inputs))

@@ -13,6 +13,7 @@ from .engine import run_network
 
 class EmulatorBackend(Backend):
     name = "emulator"
+    golden = True
     description = "bit-accurate integer emulator of the target datapath (numpy/BLAS)"
 
     def run(self, network: QNetwork, spikes: np.ndarray) -> Trace:

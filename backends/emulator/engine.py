@@ -77,19 +77,11 @@ def feedforward_input(layer: QLayer, x: np.ndarray, target: Target, delay: int) 
     if T > delay:
         synaptic_product(syn, x[:T - delay].reshape((T - delay) * B, syn.in_size),
                          out=a[delay:].reshape((T - delay) * B, n_out))
-    a = _wrap_checked(shift_left(a, syn.weight_exp), bits)
+    a = wrap(shift_left(a, syn.weight_exp), bits)
     if layer.input_bias is not None:
         bias = np.broadcast_to(layer.input_bias, layer.neuron.shape).reshape(-1)
-        a = _wrap_checked(a + bias, target.accumulator.dense_bits)
+        a = wrap(a + bias, target.accumulator.dense_bits)
     return a
-
-
-def _wrap_checked(x: np.ndarray, bits: int) -> np.ndarray:
-    """``wrap(x, bits)``; two reductions instead of the wrap when ``x`` is in range already."""
-    half = 1 << (bits - 1)
-    if bits >= 64 or x.size == 0 or (x.min() >= -half and x.max() < half):
-        return x
-    return wrap(x, bits)
 
 
 def _datapath(ib: int, thr: np.ndarray, exact_in_int32: bool):
@@ -180,7 +172,7 @@ def run_neurons(layer: QLayer, a: np.ndarray, target: Target) -> dict[str, np.nd
         if not no_reset_flag:
             r = passes(v, thr, n.spike_test)
             if zero_keep_input:
-                v = np.where(r, 0, v).astype(dt, copy=False)
+                v = v * ~r
         if u_all is not None:
             u = u_all[t]
         elif n.has_current:
@@ -194,7 +186,7 @@ def run_neurons(layer: QLayer, a: np.ndarray, target: Target) -> dict[str, np.nd
             y -= r * thr
         v = ovf_state(wrap_ib(y), ovf_v, fmt.v_bits)
         if zero and n.reset_discards_input:
-            v = np.where(r, 0, v).astype(dt, copy=False)
+            v = v * ~r
         s = passes(v, thr, n.spike_test) if n.spiking else no_spike
         if same_step and subtract:
             v = ovf_state(wrap_ib(v - (s.astype(dt) - r) * thr), ovf_v, fmt.v_bits)

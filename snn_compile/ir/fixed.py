@@ -166,9 +166,5 @@ class QNetwork:
     def output_layer(self) -> QLayer:
         return self.layers[-1]
 
-    def latency(self) -> int:
-        """Steps from an input spike to its first effect on the output layer."""
-        return sum(self.target.timing.synapse_delay + layer.delay for layer in self.layers)
-
     def layer(self, name: str) -> QLayer:
         return next(layer for layer in self.layers if layer.name == name)
