@@ -2,6 +2,7 @@
 
 import pytest
 
+from snn_compile.datatypes import IntType
 from snn_compile.errors import TargetError
 from snn_compile.targets import SECTIONS, available_targets, load_target, target_files
 
@@ -27,8 +28,17 @@ def test_fpga_part_inherits_the_family_datapath_and_can_be_overridden():
     part = load_target("xc7z020")
     assert part.neuron == load_target("fpga").neuron
     assert part.resources.dsp == 220
-    narrow = load_target("xc7z020", {"neuron.v_bits": 16})
-    assert narrow.neuron.v_bits == 16 and narrow.sources["neuron.v_bits"] == "command-line override"
+    narrow = load_target("xc7z020", {"neuron.v": "int16"})
+    assert narrow.neuron.v.bits == 16 and narrow.sources["neuron.v"] == "command-line override"
+
+
+def test_first_format_keys_are_translated_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="neuron.v_bits .* old form of neuron.v"):
+        narrow = load_target("xc7z020", {"neuron.v_bits": 16})
+    assert narrow.neuron.v == IntType(16)
+    with pytest.warns(DeprecationWarning, match="weights.type"):
+        # weights.bits counted magnitude bits: 8 means int9
+        assert load_target("cpu", {"weights.bits": 8}).weights.type == IntType(9)
 
 
 def test_unknown_key_is_rejected(tmp_path):
