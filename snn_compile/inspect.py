@@ -34,9 +34,10 @@ def describe(graph: Graph, title: str) -> str:
     shapes = graph.shapes
     lines = [f"{title}: {len(graph.nodes)} nodes, {len(graph.edges)} edges"]
     neurons = synapses = 0
-    for node in graph.nodes:
+    for node in graph.in_order():
         kind = type(node).__name__
-        feedback = [a for a, b in graph.edges if b == node.name and graph.is_feedback((a, b))]
+        feedback = [f"{e.src} ({e.delay} step{'s' if e.delay > 1 else ''} ago)"
+                    for e in graph.incoming(node.name) if e.delay]
         line = f"  {node.name:<16} {kind:<10} -> {shapes[node.name]}"
         if isinstance(node, (n.NeuronNode, n.LI)):
             neurons += int(np.prod(node.shape))
@@ -45,7 +46,7 @@ def describe(graph: Graph, title: str) -> str:
             synapses += _synapses(node)
             line += f"  weights {node.weight.shape} {_summary(node.weight)}"
         if feedback:
-            line += f"  (recurrent from {', '.join(feedback)})"
+            line += f"  (delayed input from {', '.join(feedback)})"
         lines.append(line)
     lines.append(f"neurons: {neurons}, synapses (non-zero weights): {synapses}")
     return "\n".join(lines)

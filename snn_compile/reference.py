@@ -4,10 +4,12 @@
 ``[T, B, *input_shape]`` (float32, CPU, batched) and records every neuron layer. It is the
 float ground truth that quantized backends are compared with, and it reproduces snnTorch spike
 for spike: every operation is done in the order snnTorch does it, so float rounding agrees too.
-In particular a neuron adds its inputs one by one, in edge order, after the leak term
+In particular a neuron adds its inputs one by one, in the graph's summation order
+(:meth:`~snn_compile.ir.graph.Graph.incoming`), after the leak term
 (``v' = (beta * v + x_fc) + x_rec`` for a recurrent layer), exactly like snnTorch's ``RLeaky``.
 
-The simulator loops over time steps only; each node operates on the whole batch at once.
+The simulator loops over time steps in the graph's evaluation order; each node operates on the
+whole batch at once, and an edge with delay ``d`` reads its source's output of ``d`` steps ago.
 
 Neurons that carry a :class:`~snn_compile.ir.nodes.StateGrid` (quantization-aware trained
 models) are computed on their integer grid by :class:`snn_compile.grid.GridNeuron`, the target's
@@ -33,7 +35,7 @@ from .grid import GridNeuron
 from .ir.graph import Graph
 from .ir.nodes import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Node,
-    Output, Scale, SumPool2d,
+    Output, Scale, Sum, SumPool2d,
 )
 from .trace import Trace
 
@@ -63,7 +65,7 @@ class _Stateless:
         return self._fn(_sum(inputs))
 
 
-def _identity(node: Output, batch: int, dtype) -> _Stateless:
+def _identity(node: Node, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: x)
 
 
@@ -155,20 +157,23 @@ class _Neuron:
     def step(self, inputs):
         node, v = self.node, self.v
         reset = node.reset
-        r = self._fire(v)
-        if reset == "zero" and not node.reset_discards_input:
+        if node.reset_timing == "immediate" or reset == "none":
+            r = None  # no reset from the stored membrane
+        else:
+            r = self._fire(v)
+        if r is not None and reset == "zero" and not node.reset_discards_input:
             v = (1 - r) * v
         v = self._integrate(v, inputs)
         if self._bias is not None:
             v = v + self._bias
-        if reset == "subtract":
+        if r is not None and reset == "subtract":
             v = v - r * self._threshold
-        elif reset == "zero" and node.reset_discards_input:
+        elif r is not None and reset == "zero" and node.reset_discards_input:
             v = v - r * v
         s = self._fire(v)
-        if node.reset_timing == "same_step" and reset != "none":
+        if node.reset_timing != "next_step" and reset != "none":
             amount = self._threshold if reset == "subtract" else v
-            v = v - (s - r) * amount
+            v = v - (s if r is None else s - r) * amount
         self.v = v
         self.record["spikes"].append(s)
         self.record["v"].append(v)
@@ -222,6 +227,7 @@ class _GridOp:
 
 _OPS = {
     Output: _identity,
+    Sum: _identity,
     Affine: _affine,
     Conv2d: _conv2d,
     AvgPool2d: _avgpool2d,
@@ -279,27 +285,38 @@ def simulate(graph: Graph, spikes) -> Trace:
     input_node, x = _input_tensor(graph, spikes, dtype)
     x = torch.cat([x.new_zeros(lead, *x.shape[1:]), x])
     steps, batch = x.shape[:2]
-    ops = {n.name: _make_op(n, batch, dtype, lead) for n in graph.nodes
-           if not isinstance(n, Input)}
-    sources = {name: [(src, graph.is_feedback((src, name))) for src in graph.predecessors(name)]
-               for name in ops}
-    previous = {src: torch.zeros(batch, *shapes[src], dtype=dtype)
-                for name in ops for src, feedback in sources[name] if feedback}
+    order = [name for name in graph.order if name != input_node.name]
+    ops = {name: _make_op(graph[name], batch, dtype, lead) for name in order}
+    sources = {name: graph.incoming(name) for name in order}
+    depth = {}  # node -> steps of its past outputs that delayed edges read
+    for edges in sources.values():
+        for e in edges:
+            if e.delay:
+                depth[e.src] = max(depth.get(e.src, 0), e.delay)
+    history = {src: deque(maxlen=d) for src, d in depth.items()}
+    zeros = {src: torch.zeros(batch, *shapes[src], dtype=dtype) for src in depth}
     output_name = graph.outputs[0].name
     outputs = []
     with torch.no_grad():
         for t in range(steps):
             current = {input_node.name: x[t]}
-            for name, op in ops.items():
-                inputs = [previous[src] if feedback else current[src]
-                          for src, feedback in sources[name]]
-                current[name] = op.step(inputs)
-            previous = {src: current[src] for src in previous}
+            for name in order:
+                inputs = [current[e.src] if e.delay == 0 else _past(history[e.src], e.delay,
+                                                                     zeros[e.src])
+                          for e in sources[name]]
+                current[name] = ops[name].step(inputs)
+            for src, past in history.items():
+                past.append(current[src])
             outputs.append(current[output_name])
     return Trace(output=_stack(outputs[lead:], x, shapes[output_name]),
                  layers={name: {key: _stack(values[lead:], x, shapes[name])
                                 for key, values in op.record.items()}
                          for name, op in ops.items() if hasattr(op, "record")})
+
+
+def _past(history: deque, delay: int, zero: torch.Tensor) -> torch.Tensor:
+    """The output of ``delay`` steps ago (zero before the first step)."""
+    return history[-delay] if len(history) >= delay else zero
 
 
 def _stack(values: list[torch.Tensor], x: torch.Tensor, shape) -> np.ndarray:
@@ -315,7 +332,7 @@ class FloatBackend(Backend):
     fixed_point = False
     description = "float32 reference simulator (torch, CPU); matches snnTorch spike for spike"
 
-    def run(self, network, spikes) -> Trace:
+    def run_lowered(self, network, spikes) -> Trace:
         if not isinstance(network, Graph):
             raise BackendError("the float backend runs a float IR Graph",
                                value=type(network).__name__,

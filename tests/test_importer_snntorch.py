@@ -25,8 +25,8 @@ def test_recurrent_layer_is_synapse_before_neuron_with_feedback():
                                                     init_hidden=True))
     graph = from_snntorch(net, (3,))
     assert [n.name for n in graph.nodes] == ["input", "0", "1.recurrent", "1", "output"]
-    assert graph.edges[1:4] == (("0", "1"), ("1", "1.recurrent"), ("1.recurrent", "1"))
-    assert graph.is_feedback(("1", "1.recurrent"))
+    assert graph.edges[1:4] == (("0", "1", 0), ("1", "1.recurrent", 1), ("1.recurrent", "1", 0))
+    assert graph.order.index("1.recurrent") < graph.order.index("1")
     rec = graph["1.recurrent"]
     assert isinstance(rec, Affine)
     np.testing.assert_array_equal(rec.bias, net[1].recurrent.bias.detach().numpy())

@@ -42,7 +42,7 @@ def test_cycle_without_state_is_rejected():
     nodes = (ir.Input(name="in", shape=(4,)), ir.Affine(name="a", weight=np.eye(4)),
              ir.Affine(name="b", weight=np.eye(4)), ir.Output(name="out"))
     g = ir.Graph(nodes, (("in", "a"), ("a", "b"), ("b", "a"), ("b", "out")))
-    with pytest.raises(GraphError, match="node 'b': cycle without state"):
+    with pytest.raises(GraphError, match="node .a.: cycle without a delay"):
         g.shapes
 
 
@@ -50,10 +50,11 @@ def test_recurrent_loop_through_a_neuron_is_fine():
     nodes = (ir.Input(name="in", shape=(4,)), ir.Affine(name="fc", weight=np.ones((3, 4))),
              ir.Affine(name="rec", weight=np.eye(3)), ir.LIF(name="lif", shape=(3,), beta=0.5),
              ir.Output(name="out"))
-    g = ir.Graph(nodes, (("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
+    g = ir.Graph(nodes, (("in", "fc"), ("fc", "lif"), ("lif", "rec", 1), ("rec", "lif"),
                          ("lif", "out")))
     assert g.shapes["lif"] == (3,)
-    assert g.is_feedback(("lif", "rec")) and not g.is_feedback(("rec", "lif"))
+    assert g.order == ("in", "fc", "rec", "lif", "out")
+    assert [e.src for e in g.incoming("lif")] == ["fc", "rec"]  # feed-forward, then recurrent
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

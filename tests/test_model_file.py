@@ -59,7 +59,7 @@ def test_export_round_trip_is_weights_only_and_exact(tmp_path):
     net = build_dense()
     path = snn_compile.export(net, tmp_path / "model.pt", input_shape=(5,))
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "snn-compile-model" and raw["version"] == 1
+    assert raw["format"] == "snn-compile-model" and raw["version"] == 2
     assert {d["kind"] for d in raw["nodes"]} == {"Input", "Affine", "LIF", "CubaLIF", "Output"}
     loaded = snn_compile.load_model(path)
     assert [n.name for n in loaded.nodes] == [n.name for n in from_snntorch(net, (5,)).nodes]

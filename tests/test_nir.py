@@ -103,8 +103,8 @@ def test_metadata_records_convention_and_dt():
 
 def test_recurrent_feedback_starts_at_the_neuron():
     graph = load_nir(DATA / "snntorch_rleaky.nir", convention="snntorch")
-    feedback = [e for e in graph.edges if graph.is_feedback(e)]
-    assert feedback == [("1.lif", "1.w_rec")]
+    feedback = [e for e in graph.edges if e.delay]
+    assert feedback == [("1.lif", "1.w_rec", 1)]
 
 
 def test_norse_v_reset_shifted_into_threshold():
@@ -256,7 +256,7 @@ def _recurrent_graph():
                IF(name="if", shape=(8,), threshold=np.full(8, 1.2), reset="zero",
                   reset_timing="next_step", spike_test=">="),
                Output(name="out")),
-        edges=(("in", "fc"), ("fc", "if"), ("if", "rec"), ("rec", "if"), ("if", "out")),
+        edges=(("in", "fc"), ("fc", "if"), ("if", "rec", 1), ("rec", "if"), ("if", "out")),
         metadata={"dt": 1e-3})
 
 

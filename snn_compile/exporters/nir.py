@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Output, Scale,
-    SumPool2d,
+    Sum, SumPool2d,
 )
 
 __all__ = ["export_nir", "to_nir"]
@@ -55,16 +55,20 @@ def to_nir(graph: Graph, *, dt: float | None = None):
         if writer is None:
             raise UnsupportedError(f"{type(node).__name__} has no NIR equivalent", node=node.name)
         nodes[node.name] = writer(node, dt, in_shapes[node.name])
-    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
-                        metadata={META_KEY: {"dt": dt, "format": 1}})
+    edges = []
+    for e in graph.edges:
+        if e.delay == 0 or (e.delay == 1 and graph.is_recurrent(e)):
+            edges.append((e.src, e.dst))  # NIR cycles read the previous step
+            continue
+        name = f"{e.src}.delay{e.delay}.{e.dst}"
+        nodes[name] = nir.Delay(delay=np.full(shapes[e.src], e.delay * dt))
+        edges += [(e.src, name), (name, e.dst)]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META_KEY: {"dt": dt, "format": 1}})
 
 
 def _input_shape(graph, name, shapes):
     preds = graph.predecessors(name)
-    if not preds:
-        return None
-    src = preds[0]
-    return shapes[src] if src in shapes else tuple(graph[src].shape)
+    return shapes[preds[0]] if preds else None
 
 
 def _f64(x, shape=None):
@@ -112,6 +116,11 @@ def _write_affine(node, dt, _):
 def _write_scale(node, dt, in_shape):
     import nir
     return nir.Scale(scale=_f64(node.scale, in_shape))
+
+
+def _write_sum(node, dt, in_shape):
+    import nir
+    return nir.Scale(scale=np.ones(in_shape))  # NIR nodes sum their inputs; x * 1 is exact
 
 
 def _write_conv(node, dt, in_shape):
@@ -178,6 +187,7 @@ def _write_li(node, dt, _):
 
 _WRITERS = {
     Input: _write_input, Output: _write_output, Affine: _write_affine, Scale: _write_scale,
+    Sum: _write_sum,
     Conv2d: _write_conv, SumPool2d: _write_pool("SumPool2d"), AvgPool2d: _write_pool("AvgPool2d"),
     Flatten: _write_flatten, Delay: _write_delay, LIF: _write_lif, CubaLIF: _write_cubalif,
     IF: _write_if, LI: _write_li,

@@ -4,17 +4,20 @@ Our file is an IR graph as plain data, written with ``torch.save`` and read back
 ``torch.load(weights_only=True)``, so loading never runs code and never needs the Python class
 the network was trained with::
 
-    {"format": "snn-compile-model", "version": 1,
+    {"format": "snn-compile-model", "version": 2,
      "nodes": [{"kind": "Affine", "name": "fc1", "weight": <tensor>, "bias": <tensor>}, ...,
                {"kind": "LIF", "name": "lif1", "beta": <tensor>, "reset": "zero", ...}],
-     "edges": [["input", "fc1"], ...],
+     "edges": [["input", "fc1", 0], ["lif1", "rec1", 1], ...],   # source, target, delay
      "metadata": {...}}
 
 Each node dict holds the fields of the IR node class named by ``kind``: arrays as tensors,
 tuples as lists, options as str/int/float/bool/None. A neuron's optional ``grid`` (the frozen
 fixed-point arithmetic of a quantization-aware trained layer,
 :class:`~snn_compile.ir.nodes.StateGrid`) is a nested dict of its fields in the same form; files
-without it (all files written before it existed) load with ``grid=None``.
+without it (all files written before it existed) load with ``grid=None``. Version 1 files
+stored edges as pairs whose meaning depended on the node order (an edge from a node at or after
+its target's position read the previous step); they load through
+:func:`~snn_compile.ir.graph.from_ordered`, which turns those edges into delay-1 edges.
 
 ``load_model_file`` also reads a plain ``state_dict`` (given ``arch="package.module:callable"``
 that builds the network) and, only with ``trust_pickle=True``, a fully pickled module.
@@ -35,13 +38,14 @@ from torch import nn
 from ..errors import ModelFileError, SnnCompileError
 from ..ir import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Node, Output,
-    Scale, SumPool2d,
+    Scale, Sum, SumPool2d,
 )
+from ..ir.graph import from_ordered
 from ..ir.nodes import StateGrid
 
 FORMAT = "snn-compile-model"
-VERSION = 1
-_KINDS = {cls.__name__: cls for cls in (Input, Output, Affine, Conv2d, SumPool2d, AvgPool2d,
+VERSION = 2
+_KINDS = {cls.__name__: cls for cls in (Input, Output, Sum, Affine, Conv2d, SumPool2d, AvgPool2d,
                                         Flatten, Scale, Delay, LIF, CubaLIF, IF, LI)}
 _PLAIN = (str, int, float, bool, type(None))
 PICKLE_MESSAGE = ("this file is a pickled module; loading it runs code from the file; pass "
@@ -78,7 +82,7 @@ def graph_to_dict(graph: Graph) -> dict:
         "format": FORMAT,
         "version": VERSION,
         "nodes": [_node_to_dict(node) for node in graph.nodes],
-        "edges": [list(edge) for edge in graph.edges],
+        "edges": [[e.src, e.dst, e.delay] for e in graph.edges],
         "metadata": _plain_metadata(graph.metadata),
     }
 
@@ -149,10 +153,18 @@ def graph_from_dict(data: dict) -> Graph:
     if not isinstance(nodes, list) or not isinstance(edges, list):
         raise ModelFileError("malformed snn-compile model file: 'nodes' or 'edges' missing",
                              hint="re-export it with snn_compile.export")
-    graph = Graph(tuple(_node_from_dict(d) for d in nodes), tuple(tuple(e) for e in edges),
+    build = from_ordered if version == 1 else Graph
+    graph = build(tuple(_node_from_dict(d) for d in nodes), tuple(_edge(e) for e in edges),
                   dict(data.get("metadata") or {}))
     graph.shapes  # verify now, while the file name can still be added
     return graph
+
+
+def _edge(value) -> tuple:
+    if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 3:
+        raise ModelFileError("malformed edge in the model file", value=repr(value)[:80],
+                             hint="edges are [source, target, delay]")
+    return tuple(value)
 
 
 def _node_from_dict(data) -> Node:

@@ -91,6 +91,7 @@ from ..ir import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Output, Scale,
     SumPool2d,
 )
+from ..ir.graph import from_ordered
 
 __all__ = ["load_nir", "CONVENTIONS", "Convention"]
 
@@ -477,7 +478,7 @@ def _drop_unused_delays(nodes, edges) -> Graph:
     keep = [n for n in nodes if not (isinstance(n, Delay) and n.name.endswith(".spike_delay")
                                      and n.name not in sources)]
     names = {n.name for n in keep}
-    return Graph(tuple(keep), tuple((a, b) for a, b in edges if a in names and b in names))
+    return from_ordered(tuple(keep), tuple((a, b) for a, b in edges if a in names and b in names))
 
 
 def _map_node(name, node, conv: Convention, dt: float) -> _Mapped:

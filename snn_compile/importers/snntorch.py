@@ -19,7 +19,7 @@ snnTorch semantics mapped here (snnTorch 1.0.0, ``_neurons/*.py``):
 * A zero reset of ``Synaptic``, ``RLeaky`` and ``RSynaptic`` computes the full update and then
   zeroes it (``mem - reset * mem``): the step's input is lost, ``reset_discards_input=True``.
   ``Leaky`` zeroes the stored membrane first and keeps the input.
-* Recurrent layers become ``fc -> rec -> lif`` with edges ``fc->lif, lif->rec, rec->lif``: the
+* Recurrent layers become edges ``fc->lif``, ``lif->rec`` (delay 1) and ``rec->lif``: the
   recurrent synapse reads the previous step's spikes, as ``recurrent(self.spk)`` does.
 """
 
@@ -73,7 +73,7 @@ class _Builder:
 
     input_shape: Shape
     nodes: list[Node] = field(default_factory=list)
-    edges: list[tuple[str, str]] = field(default_factory=list)
+    edges: list[tuple] = field(default_factory=list)
 
     def __post_init__(self):
         self.nodes.append(Input(name="input", shape=self.input_shape))
@@ -87,10 +87,11 @@ class _Builder:
         self.tail = node.name
 
     def recurrent(self, neuron: Node, synapse: Node) -> None:
-        """Append a neuron with a recurrent synapse: ``tail->neuron, neuron->syn, syn->neuron``."""
+        """Append a neuron with a recurrent synapse: ``tail->neuron``, ``neuron->syn`` (delay 1:
+        last step's spikes), ``syn->neuron``."""
         self._shape_after(neuron)
         self.nodes += [synapse, neuron]
-        self.edges += [(self.tail, neuron.name), (neuron.name, synapse.name),
+        self.edges += [(self.tail, neuron.name), (neuron.name, synapse.name, 1),
                        (synapse.name, neuron.name)]
         self.tail = neuron.name
 

@@ -1,12 +1,13 @@
-"""The discrete-time float IR (nodes + graph) and the fixed-point IR."""
+"""The discrete-time float IR (nodes + graph with edge delays) and the fixed-point IR."""
 
-from .graph import Graph, sequential, verify
+from .graph import Edge, Graph, from_ordered, sequential, verify
 from .nodes import (
-    AvgPool2d, Affine, Conv2d, CubaLIF, Delay, Flatten, IF, Input, LI, LIF, NeuronNode, Node,
-    Output, Scale, SumPool2d,
+    IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Node,
+    Output, Scale, Sum, SumPool2d,
 )
 
 __all__ = [
-    "Graph", "sequential", "verify", "Node", "Input", "Output", "Affine", "Conv2d", "Flatten",
-    "SumPool2d", "AvgPool2d", "Scale", "Delay", "NeuronNode", "LIF", "CubaLIF", "IF", "LI",
+    "Graph", "Edge", "sequential", "from_ordered", "verify", "Node", "Input", "Output", "Sum",
+    "Affine", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale", "Delay", "NeuronNode",
+    "LIF", "CubaLIF", "IF", "LI",
 ]

@@ -1,72 +1,135 @@
-"""The IR graph: nodes in evaluation order plus edges, and its verifier.
+"""The float IR graph: nodes joined by edges that carry their delay, and its verifier.
 
-Semantics of one time step: nodes are evaluated in the order of ``Graph.nodes``. A node's input
-is the sum of its incoming edges. An edge from a node that comes *earlier* in the order carries
-that node's output of the current step; an edge from the node itself or a *later* node (a
-feedback edge) carries its output of the previous step (zero at ``t = 0``). Recurrent layers
-(snnTorch ``RLeaky``/``RSynaptic``) are neuron -> synapse -> same neuron loops of this kind.
+Meaning comes from the edges alone, never from the order in which nodes or edges are listed.
+An :class:`Edge` ``src -> dst`` with ``delay = d`` feeds ``dst`` at step ``t`` with ``src``'s
+output of step ``t - d`` (zero for ``t < d``). A node's input is the sum of its incoming edges.
+Recurrence is a cycle, and every cycle must carry a delay: the edges with ``delay = 0`` form an
+acyclic graph, whose topological order (ties broken by node name) is the evaluation order of one
+time step. snnTorch's ``RLeaky`` is ``fc -> lif``, ``lif -> rec`` (delay 1), ``rec -> lif``.
 
-The verifier rejects graphs a backend could not run: unknown or dangling edges, nodes without
-input, shape mismatches, and cycles without state. A feedback edge must start at a neuron (a
-stateful node with a declared shape); recurrent synapses are therefore placed *before* the
-neuron they feed: ``fc -> rec -> lif`` with edges ``fc->lif, lif->rec (feedback), rec->lif``.
+Float sums are not associative, so the order in which a node adds its inputs is fixed too
+(:meth:`Graph.incoming`): inputs that do not lie on a cycle through the node come first, then
+recurrent ones (those the node itself reaches), each group by source name. That is snnTorch's
+order for ``RLeaky`` (``beta * mem + fc + rec``); fixed-point sums are exact, so backends do not
+depend on it.
+
+The verifier rejects graphs a backend could not run: unknown or dangling edges, negative delays,
+nodes without input, shape mismatches and cycles without a delay, naming the node.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from ..errors import GraphError
 from .nodes import Input, Node, NeuronNode, Output, Shape
+from .topology import toposort
+
+
+class Edge(NamedTuple):
+    """``dst`` reads ``src``'s output of ``delay`` steps ago (0: the same step)."""
+
+    src: str
+    dst: str
+    delay: int = 0
+
+
+def _edge(value) -> Edge:
+    if isinstance(value, Edge):
+        return value
+    try:
+        parts = tuple(value)
+    except TypeError:
+        raise GraphError("an edge is (source, target) or (source, target, delay)",
+                         value=repr(value)) from None
+    if len(parts) not in (2, 3):
+        raise GraphError("an edge is (source, target) or (source, target, delay)",
+                         value=repr(value))
+    delay = parts[2] if len(parts) == 3 else 0
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+        raise GraphError("an edge delay must be a non-negative integer", node=str(parts[1]),
+                         value=f"{parts[0]} -> {parts[1]} delay {delay!r}")
+    return Edge(str(parts[0]), str(parts[1]), int(delay))
 
 
 @dataclass(frozen=True, eq=False)
 class Graph:
-    """A discrete-time SNN. ``nodes`` in evaluation order; ``edges`` as (source, target) names."""
+    """A discrete-time SNN: ``nodes`` (any order) and ``edges`` with their delays."""
 
     nodes: tuple[Node, ...]
-    edges: tuple[tuple[str, str], ...]
+    edges: tuple[Edge, ...]
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "nodes", tuple(self.nodes))
-        object.__setattr__(self, "edges", tuple((str(a), str(b)) for a, b in self.edges))
+        object.__setattr__(self, "edges", tuple(_edge(e) for e in self.edges))
 
     # ----------------------------------------------------------------- lookups
     @cached_property
     def by_name(self) -> dict[str, Node]:
         return {n.name: n for n in self.nodes}
 
-    @cached_property
-    def position(self) -> dict[str, int]:
-        return {n.name: i for i, n in enumerate(self.nodes)}
-
     def __getitem__(self, name: str) -> Node:
         return self.by_name[name]
 
+    @cached_property
+    def _reach(self) -> dict[str, set[str]]:
+        """Every node reachable from each node (over all edges)."""
+        succ: dict[str, set[str]] = {n.name: set() for n in self.nodes}
+        for e in self.edges:
+            succ.setdefault(e.src, set()).add(e.dst)
+        reach = {}
+        for start in succ:
+            seen, stack = set(), list(succ[start])
+            while stack:
+                node = stack.pop()
+                if node not in seen:
+                    seen.add(node)
+                    stack.extend(succ.get(node, ()))
+            reach[start] = seen
+        return reach
+
+    def is_recurrent(self, edge: Edge) -> bool:
+        """True when ``edge`` closes a cycle: its target reaches its source."""
+        return edge.src in self._reach.get(edge.dst, ())
+
+    def incoming(self, name: str) -> tuple[Edge, ...]:
+        """Edges into ``name`` in summation order (see the module docstring)."""
+        edges = [e for e in self.edges if e.dst == name]
+        return tuple(sorted(edges, key=lambda e: (self.is_recurrent(e), e.src, e.delay)))
+
+    def outgoing(self, name: str) -> tuple[Edge, ...]:
+        return tuple(sorted((e for e in self.edges if e.src == name),
+                            key=lambda e: (e.dst, e.delay)))
+
     def predecessors(self, name: str) -> list[str]:
-        return [a for a, b in self.edges if b == name]
+        return [e.src for e in self.incoming(name)]
 
     def successors(self, name: str) -> list[str]:
-        return [b for a, b in self.edges if a == name]
+        return [e.dst for e in self.outgoing(name)]
 
-    def is_feedback(self, edge: tuple[str, str]) -> bool:
-        """True when the edge carries the previous step's value (see module docstring)."""
-        src, dst = edge
-        return self.position[src] >= self.position[dst]
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """Evaluation order of one step: topological over delay-0 edges, ties by name."""
+        return tuple(toposort([n.name for n in self.nodes],
+                               [(e.src, e.dst) for e in self.edges if e.delay == 0]))
+
+    def in_order(self) -> list[Node]:
+        return [self.by_name[name] for name in self.order]
 
     @property
     def inputs(self) -> list[Input]:
-        return [n for n in self.nodes if isinstance(n, Input)]
+        return sorted((n for n in self.nodes if isinstance(n, Input)), key=lambda n: n.name)
 
     @property
     def outputs(self) -> list[Output]:
-        return [n for n in self.nodes if isinstance(n, Output)]
+        return sorted((n for n in self.nodes if isinstance(n, Output)), key=lambda n: n.name)
 
     @property
     def neurons(self) -> list[NeuronNode]:
-        return [n for n in self.nodes if isinstance(n, NeuronNode)]
+        return sorted((n for n in self.nodes if isinstance(n, NeuronNode)), key=lambda n: n.name)
 
     @cached_property
     def shapes(self) -> dict[str, Shape]:
@@ -80,7 +143,7 @@ class Graph:
 
 
 def sequential(nodes, metadata=None) -> Graph:
-    """A chain graph ``Input -> n1 -> n2 -> ... -> Output`` (adds missing ends)."""
+    """A chain graph ``Input -> n1 -> n2 -> ... -> Output`` (adds a missing Output)."""
     nodes = list(nodes)
     if not isinstance(nodes[-1], Output):
         nodes.append(Output(name="output"))
@@ -88,61 +151,92 @@ def sequential(nodes, metadata=None) -> Graph:
     return Graph(tuple(nodes), tuple(edges), dict(metadata or {}))
 
 
+def from_ordered(nodes, edges, metadata=None) -> Graph:
+    """A graph in the first file format's convention: ``nodes`` in evaluation order and edges
+    ``(src, dst)``; an edge from a node at or after its target's position read the previous
+    step (it becomes ``delay = 1``)."""
+    nodes = tuple(nodes)
+    position = {n.name: i for i, n in enumerate(nodes)}
+    out = []
+    for e in edges:
+        a, b = (tuple(e) + (None,))[:2]
+        if a not in position or b not in position:
+            raise GraphError("edge refers to an unknown node",
+                             node=str(b if a in position else a), value=f"edge {a} -> {b}")
+        out.append((a, b, 1 if position[a] >= position[b] else 0))
+    return Graph(nodes, tuple(out), dict(metadata or {}))
+
+
 def verify(graph: Graph) -> dict[str, Shape]:
     """Check the graph and return every node's output shape; raise GraphError naming the node."""
     names = [n.name for n in graph.nodes]
-    seen = set()
+    seen: set[str] = set()
     for name in names:
+        if not isinstance(name, str) or not name:
+            raise GraphError("node names must be non-empty strings", value=repr(name))
         if name in seen:
             raise GraphError("duplicate node name", node=name, hint="node names must be unique")
         seen.add(name)
-    for src, dst in graph.edges:
-        for end in (src, dst):
+    for e in graph.edges:
+        for end in (e.src, e.dst):
             if end not in seen:
                 raise GraphError("edge refers to an unknown node", node=end,
-                                 value=f"edge {src} -> {dst}")
+                                 value=f"edge {e.src} -> {e.dst}")
     if len(set(graph.edges)) != len(graph.edges):
         dup = next(e for e in graph.edges if graph.edges.count(e) > 1)
-        raise GraphError("duplicate edge", node=dup[1], value=f"{dup[0]} -> {dup[1]}")
+        raise GraphError("duplicate edge", node=dup.dst, value=f"{dup.src} -> {dup.dst}")
     if not graph.inputs:
         raise GraphError("graph has no Input node", hint="add an Input with the sample shape")
     if not graph.outputs:
         raise GraphError("graph has no Output node", hint="mark the output layer with an Output")
-
-    for src, dst in graph.edges:
-        if graph.is_feedback((src, dst)) and not (graph[src].stateful
-                                                  and hasattr(graph[src], "shape")):
-            raise GraphError("cycle without state: feedback edge from a stateless node",
-                             node=src, value=f"edge {src} -> {dst}",
-                             hint="a feedback loop must start at a neuron; order the "
-                                  "recurrent synapse before the neuron it feeds")
-
-    shapes: dict[str, Shape] = {}
+    order = graph.order  # raises on a cycle without delay
     for node in graph.nodes:
-        preds = graph.predecessors(node.name)
-        if isinstance(node, Input):
-            if preds:
-                raise GraphError("Input node has incoming edges", node=node.name,
-                                 value=f"from {preds}")
-            shapes[node.name] = node.shape
-            continue
-        if not preds:
+        preds = graph.incoming(node.name)
+        if isinstance(node, Input) and preds:
+            raise GraphError("Input node has incoming edges", node=node.name,
+                             value=f"from {[e.src for e in preds]}")
+        if not isinstance(node, Input) and not preds:
             raise GraphError("node has no input (dangling)", node=node.name,
                              hint="connect it or remove it")
-        in_shapes = {}
-        for p in preds:
-            # a feedback source (checked above to be a neuron) declares its own shape
-            in_shapes[p] = shapes[p] if p in shapes else tuple(graph[p].shape)
-        distinct = set(in_shapes.values())
-        if len(distinct) > 1:
-            raise GraphError("inputs of different shapes are summed", node=node.name,
-                             value=", ".join(f"{k}: {v}" for k, v in in_shapes.items()))
-        try:
-            shapes[node.name] = tuple(node.output_shape(distinct.pop()))
-        except GraphError as err:
-            raise err.at(node=node.name)
-    for node in graph.nodes:
-        if not isinstance(node, Output) and not graph.successors(node.name):
+        if not isinstance(node, Output) and not graph.outgoing(node.name):
             raise GraphError("node output is never used (dangling)", node=node.name,
                              hint="connect it to an Output or remove it")
+    return _infer_shapes(graph, order)
+
+
+def _infer_shapes(graph: Graph, order) -> dict[str, Shape]:
+    """Shapes in evaluation order; a delayed edge may come from a node evaluated later, whose
+    shape is then known from its own declaration (neurons, Input) or from a later pass."""
+    shapes: dict[str, Shape] = {}
+    for node in graph.nodes:
+        declared = node.declared_shape()
+        if declared is not None:
+            shapes[node.name] = declared
+    pending = list(order)
+    while pending:
+        progress = False
+        for name in list(pending):
+            node = graph[name]
+            preds = graph.incoming(name)
+            if isinstance(node, Input):
+                pending.remove(name)
+                progress = True
+                continue
+            if any(e.src not in shapes or e.src in pending and e.delay == 0 for e in preds):
+                continue
+            in_shapes = {e.src: shapes[e.src] for e in preds}
+            distinct = set(in_shapes.values())
+            if len(distinct) > 1:
+                raise GraphError("inputs of different shapes are summed", node=name,
+                                 value=", ".join(f"{k}: {v}" for k, v in in_shapes.items()))
+            try:
+                shapes[name] = tuple(node.output_shape(distinct.pop()))
+            except GraphError as err:
+                raise err.at(node=name)
+            pending.remove(name)
+            progress = True
+        if not progress:
+            raise GraphError("cannot infer the shape of a cycle", node=pending[0],
+                             hint="a cycle must pass through a node with a declared shape "
+                                  "(a neuron)")
     return shapes

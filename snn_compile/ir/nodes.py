@@ -13,7 +13,8 @@ Neuron conventions shared by :class:`LIF`, :class:`CubaLIF` and :class:`IF`
 
     r[t] = H(v[t-1] - thr)          # the spike test applied to the *stored* membrane
                                     # (r = s[t-1] for next-step resets; 0 unless the
-                                    #  stored v still exceeds thr for same-step resets)
+                                    #  stored v still exceeds thr for same-step resets;
+                                    #  always 0 for immediate resets)
     v'   = <neuron-specific update>
     reset="subtract":  v' -= r * thr
     reset="zero":      v' = <update with v[t-1] replaced by (1 - r) * v[t-1]>, or, with
@@ -22,9 +23,15 @@ Neuron conventions shared by :class:`LIF`, :class:`CubaLIF` and :class:`IF`
     reset_timing="next_step":  v[t] = v'
     reset_timing="same_step":  v[t] = v' - (s[t] - r) * thr        (subtract)
                                v[t] = v' - (s[t] - r) * v'         (zero)
+    reset_timing="immediate":  v[t] = v' - s[t] * thr              (subtract)
+                               v[t] = v' - s[t] * v'               (zero)
 
-This is snnTorch's update word for word (``reset_delay=True`` is ``next_step``); textbook
-"reset right after the spike" is ``same_step``.
+``next_step`` and ``same_step`` are snnTorch's update word for word (``reset_delay=True`` and
+``False``): snnTorch re-tests the stored membrane, so a membrane left above the threshold after
+a subtraction is reset again in the next step. ``immediate`` is the textbook reset right after
+each spike, once per spike (Sinabs, Rockpool, Lava): with it the stored membrane is the decayed
+one of the next step, ``v'[t+1] = beta * (v'[t] - s[t] * thr) + x[t+1]``. For the zero reset
+with a positive threshold, ``same_step`` and ``immediate`` are the same.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from ..targets import OVERFLOW_RULES, ROUNDING_RULES
 
 Shape = tuple[int, ...]
 ResetMode = Literal["zero", "subtract", "none"]
-ResetTiming = Literal["same_step", "next_step"]
+ResetTiming = Literal["same_step", "next_step", "immediate"]
+RESET_TIMINGS = ("same_step", "next_step", "immediate")
 SpikeTest = Literal[">", ">="]
 
 
@@ -75,6 +83,11 @@ class Node:
         """Shape of the output for an input of ``input_shape``; raise GraphError if invalid."""
         return tuple(input_shape)
 
+    def declared_shape(self) -> Shape | None:
+        """The output shape the node declares itself (neurons, Input), else None."""
+        shape = getattr(self, "shape", None)
+        return None if shape is None else tuple(shape)
+
     def _mismatch(self, expected, got) -> GraphError:
         return GraphError("input shape mismatch", node=self.name,
                           value=f"input shape {tuple(got)}, expected {tuple(expected)}",
@@ -97,6 +110,14 @@ class Input(Node):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Output(Node):
     """Graph output: ``y[t] = x[t]``."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Sum(Node):
+    """Sum of the inputs as one value: ``y[t] = x_1[t] + x_2[t] + ...`` (PyTorch's ``a + b``).
+
+    A neuron adds its inputs one by one after its leak term; a Sum in front of it adds them
+    first, as a framework computes ``lif(fc1(a) + fc2(b))``."""
 
 
 # --------------------------------------------------------------------------- synapses
@@ -360,7 +381,7 @@ class NeuronNode(Node):
                                  value=f"{key} shape {value.shape}, neurons {self.shape}") from None
             object.__setattr__(self, key, value)
         for key, allowed in (("reset", ("zero", "subtract", "none")),
-                             ("reset_timing", ("same_step", "next_step")),
+                             ("reset_timing", RESET_TIMINGS),
                              ("spike_test", (">", ">="))):
             if getattr(self, key) not in allowed:
                 raise GraphError(f"unknown {key}", node=self.name, value=getattr(self, key),
