@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from snn_compile.backends.emulator import run_network
-from snn_compile.backends.emulator.arith import OVERFLOW, ROUNDING, wrap, wrap_lava
-from snn_compile.ir.fixed import QDense, QLayer, QNetwork, QNeuron
+from snn_compile.datapath.numpy_ops import NUMPY
+from snn_compile.datapath.rules import RULES
+from snn_compile.datapath.step import apply
+from snn_compile.emulator import run_network
+from snn_compile.ir.chain import QDense, QLayer, chain
+from snn_compile.ir.fixed import QNeuron
 from snn_compile.targets import load_target
 
 from strategies import random_qnetwork, random_spikes
@@ -19,7 +22,23 @@ def single_neuron(target, *, weight, decay_u=0, decay_v=4096, threshold=64 << 6,
     neuron = QNeuron(shape=(1,), decay_u=decay_u, decay_v=decay_v, threshold=threshold,
                      bias=bias, reset=reset, has_current=cuba)
     layer = QLayer(name="n", synapse=QDense(weight=[[weight]]), neuron=neuron)
-    return QNetwork(input_shape=(1,), layers=(layer,), target=target)
+    return chain((1,), [layer], target)
+
+
+def wrap(x, bits):
+    return apply(NUMPY, "overflow", "wrap", np.asarray(x, np.int64), bits)
+
+
+def wrap_lava(x, bits):
+    return apply(NUMPY, "overflow", "wrap_lava", np.asarray(x, np.int64), bits)
+
+
+OVERFLOW = {name: (lambda name: lambda x, b: apply(NUMPY, "overflow", name,
+                                                    np.asarray(x, np.int64), b))(name)
+            for name in RULES["overflow"]}
+ROUNDING = {name: (lambda name: lambda p, k: apply(NUMPY, "rounding", name,
+                                                    np.asarray(p, np.int64), k))(name)
+            for name in RULES["rounding"]}
 
 
 def test_lava_worked_example():
@@ -89,8 +108,8 @@ def test_state_stays_within_target_widths_under_overload():
         net = random_qnetwork(rng, target, cuba=True, weight_scale=40.0)
         trace = run_network(net, random_spikes(rng, net, 30, 2, rate=0.9))
         for states in trace.layers.values():
-            assert np.abs(states["v"]).max() <= 2 ** (target.neuron.v_bits - 1)
-            assert np.abs(states["u"]).max() <= 2 ** (target.neuron.u_bits - 1)
+            assert np.abs(states["v"]).max() <= 2 ** (target.neuron.v.bits - 1)
+            assert np.abs(states["u"]).max() <= 2 ** (target.neuron.u.bits - 1)
 
 
 def test_binary_input_is_enforced():

@@ -1,0 +1,165 @@
+"""The bit-accurate emulator: runs a QNetwork with its target's exact integer arithmetic.
+
+Populations are evaluated group by group over the whole time window: a group is one population,
+or the populations of a cycle (recurrence). The synaptic input a population receives from earlier
+groups is computed for all T steps and B samples at once (one exact BLAS product per projection,
+see ``synapse.py``, shifted in time by the projection's delay). Only the neuron update, and the
+products inside a cycle, loop over time, vectorised over samples and neurons. The update is
+:mod:`snn_compile.datapath.step` on numpy int64 (:mod:`snn_compile.datapath.numpy_ops`): the
+datapath defined once in the rule table.
+
+``record`` chooses what is kept: ``"all"`` (spikes, u and v of every population), ``"spikes"``
+(every population's spikes), ``"output"`` (the output population only), or a collection of
+population names (all states of those).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..datapath.numpy_ops import NUMPY as O
+from ..datapath.step import NeuronConfig, NeuronParams, contribution, current, membrane, wrap
+from ..ir.fixed import QNetwork, QPopulation
+from ..trace import Trace
+from .synapse import product
+
+RECORDS = ("all", "spikes", "output")
+
+
+def state_dtype(bits: int):
+    """The narrowest numpy integer type holding a register of ``bits`` (int32 or int64)."""
+    return np.int32 if bits <= 32 else np.int64
+
+
+def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
+    """Run ``net`` on ``spikes`` [T, B, *input_shape]; return the recorded :class:`Trace`."""
+    x = net.input.encode(spikes)
+    T, B = x.shape[:2]
+    outputs = {net.input.name: x}  # spikes [T, B, n] of every evaluated population
+    layers = {}
+    for group in net.components:
+        if len(group) == 1 and not net.is_cyclic(group):
+            pop = net.population(group[0])
+            states = {pop.name: run_population(net, pop, population_input(net, pop, outputs,
+                                                                          T, B))}
+        else:
+            states = run_cycle(net, group, outputs, T, B)
+        for name, st in states.items():
+            outputs[name] = st["spikes"]
+            kept = _kept(net, name, record)
+            if kept:
+                shape = net.population(name).shape
+                layers[name] = {k: st[k].reshape(T, B, *shape) for k in kept}
+    out = net.output_population
+    key = "spikes" if out.neuron.spiking else "v"
+    return Trace(output=layers[out.name][key], layers=layers)
+
+
+def _kept(net: QNetwork, name: str, record) -> tuple[str, ...]:
+    if record == "all":
+        return ("spikes", "u", "v")
+    if record == "spikes":
+        spiking = net.population(name).neuron.spiking
+        return ("spikes",) if spiking or name != net.output else ("spikes", "v")
+    if record == "output":
+        return ("spikes", "u", "v") if name == net.output else ()
+    if isinstance(record, (set, frozenset, list, tuple)):
+        return ("spikes", "u", "v") if name in record or name == net.output else ()
+    raise ValueError(f"record must be one of {RECORDS} or a set of population names")
+
+
+def _delayed_contribution(net: QNetwork, proj, source: np.ndarray, T: int, B: int):
+    """``c`` [T, B, n] of one projection over the window: zero for the first ``delay`` steps."""
+    target = net.population(proj.target)
+    out = np.zeros((T, B, target.size), np.int64)
+    d = proj.delay
+    if T > d:
+        flat = source[:T - d].reshape((T - d) * B, -1)
+        acc = product(proj, flat, net.shape_of(proj.source))
+        c = contribution(O, acc, proj.weight_exp, proj.accumulator(net.target).bits)
+        out[d:] = c.reshape(T - d, B, target.size)
+    return out
+
+
+def population_input(net: QNetwork, pop: QPopulation, outputs: dict, T: int, B: int,
+                     skip=frozenset()):
+    """``wrap_dense(sum of contributions + input_bias)`` [T, B, n] of the projections whose
+    sources are known (all but those from populations in ``skip``)."""
+    parts = [_delayed_contribution(net, proj, outputs[proj.source], T, B)
+             for proj in net.incoming(pop.name) if proj.source not in skip]
+    total = parts[0] if parts else np.zeros((T, B, pop.size), np.int64)
+    for part in parts[1:]:
+        total = O.add(total, part)
+    if pop.input_bias is not None:
+        total = O.add(total, np.broadcast_to(pop.input_bias, pop.shape).reshape(-1))
+    return wrap(O, total, net.target.accumulator.dense.bits)
+
+
+class _Population:
+    """A population's configuration, constants and recording buffers for one run."""
+
+    def __init__(self, net: QNetwork, pop: QPopulation, T: int, B: int):
+        self.pop = pop
+        self.cfg = NeuronConfig.of(net.target, pop.neuron)
+        self.params = NeuronParams.of(O, pop.neuron, pop.size)
+        n = pop.size
+        fmt = net.target.neuron
+        u_bits = self.cfg.u_bits + (fmt.u_overflow == "wrap_lava")
+        zero_same = self.cfg.reset == "zero" and self.cfg.same_step
+        v_bits = self.cfg.v_bits + (zero_same and self.cfg.uses_reset_flag) \
+            + (fmt.v_overflow == "wrap_lava")
+        self.u = np.zeros((B, n), np.int64)
+        self.v = np.zeros((B, n), np.int64)
+        self.out_s = np.zeros((T, B, n), np.uint8)
+        self.out_u = np.empty((T, B, n), state_dtype(u_bits))
+        self.out_v = np.empty((T, B, n), state_dtype(v_bits))
+
+    def step(self, t: int, u):
+        s, self.v = membrane(O, self.cfg, self.params, self.v, u)
+        self.u = u
+        if s is not None:
+            self.out_s[t] = s
+        self.out_u[t] = u
+        self.out_v[t] = self.v
+
+    def states(self) -> dict:
+        return {"spikes": self.out_s, "u": self.out_u, "v": self.out_v}
+
+
+def run_population(net: QNetwork, pop: QPopulation, a: np.ndarray) -> dict:
+    """Step one population (outside any cycle) over time; ``a`` [T, B, n] is its input."""
+    T, B = a.shape[:2]
+    state = _Population(net, pop, T, B)
+    cfg, p = state.cfg, state.params
+    if not cfg.has_current:
+        u_all = current(O, cfg, p, None, a)  # a function of the input only: all steps at once
+        for t in range(T):
+            state.step(t, u_all[t])
+    else:
+        for t in range(T):
+            state.step(t, current(O, cfg, p, state.u, a[t]))
+    return state.states()
+
+
+def run_cycle(net: QNetwork, group: tuple[str, ...], outputs: dict, T: int, B: int) -> dict:
+    """Step the populations of one cycle together, in evaluation order, every time step."""
+    members = set(group)
+    dense_bits = net.target.accumulator.dense.bits
+    states = {name: _Population(net, net.population(name), T, B) for name in group}
+    outside = {name: population_input(net, net.population(name), outputs, T, B, skip=members)
+               for name in group}
+    inside = {name: [p for p in net.incoming(name) if p.source in members] for name in group}
+    for t in range(T):
+        for name in group:
+            state = states[name]
+            a = outside[name][t]
+            for proj in inside[name]:
+                if t < proj.delay:
+                    continue
+                src = states[proj.source].out_s[t - proj.delay]
+                acc = product(proj, src, net.shape_of(proj.source))
+                a = O.add(a, contribution(O, acc, proj.weight_exp,
+                                          proj.accumulator(net.target).bits))
+            a = wrap(O, a, dense_bits)
+            state.step(t, current(O, state.cfg, state.params, state.u, a))
+    return {name: st.states() for name, st in states.items()}
