@@ -24,9 +24,9 @@ import dataclasses
 
 import numpy as np
 
-from .backends.emulator.engine import encode_input, feedforward_input, run_neurons
-from .compare import layer_offsets, pad_for_latency
-from .ir.fixed import QLayer
+from .compare import pad_for_latency
+from .emulator.engine import population_input, run_cycle, run_population
+from .ir.fixed import QNetwork, QPopulation
 from .ir.graph import Graph
 from .quantize import Quantized, quantize
 from .reference import simulate
@@ -39,34 +39,42 @@ def balance(graph: Graph, target: Target, data: np.ndarray, *, steps: int = 8,
 
     ``calibration`` (default: ``data``) is passed to the quantizer for the state ranges.
     Each layer's report gains a note with the chosen offsets and the agreement before/after.
+    Populations on a cycle (recurrence) keep their thresholds.
     """
     quantized = quantize(graph, target, data if calibration is None else calibration)
     net = quantized.network
     float_trace = simulate(graph, data)
-    offsets = layer_offsets(net)
-    x = encode_input(net, pad_for_latency(data, net))
-    layers = []
-    for layer, report in zip(net.layers, quantized.report):
-        a = feedforward_input(layer, x, target, target.timing.synapse_delay + layer.delay)
-        if layer.neuron.spiking:
-            wanted = np.asarray(float_trace.layers[layer.name]["spikes"]) > 0
-            layer = _balance_layer(layer, a, target, wanted, offsets[layer.name], steps, report)
-        layers.append(layer)
-        x = run_neurons(layer, a, target)["spikes"].astype(np.int64)
-    balanced = dataclasses.replace(net, layers=tuple(layers))
-    return Quantized(network=balanced, report=quantized.report)
+    outputs = {net.input.name: net.input.encode(pad_for_latency(data, net))}
+    T, B = outputs[net.input.name].shape[:2]
+    reports = {r.name: r for r in quantized.report}
+    for group in net.components:
+        if len(group) > 1 or net.is_cyclic(group):
+            for name in group:
+                reports[name].notes.append("thresholds not balanced: the layer is recurrent")
+            for name, states in run_cycle(net, group, outputs, T, B).items():
+                outputs[name] = states["spikes"]
+            continue
+        pop = net.population(group[0])
+        a = population_input(net, pop, outputs, T, B)
+        if pop.neuron.spiking:
+            wanted = np.asarray(float_trace.layers[pop.name]["spikes"]) > 0
+            pop = _balance_layer(net, pop, a, wanted, steps, reports[pop.name])
+            net = net.with_population(pop)
+        outputs[pop.name] = run_population(net, pop, a)["spikes"]
+    return Quantized(network=net, report=quantized.report)
 
 
-def _balance_layer(layer: QLayer, a: np.ndarray, target: Target, wanted: np.ndarray,
-                   offset: int, steps: int, report) -> QLayer:
-    """The layer with the threshold offsets that maximise agreement with ``wanted`` spikes."""
-    shape, shift = layer.neuron.shape, target.neuron.threshold_shift
-    mant = np.broadcast_to(layer.neuron.threshold, shape).reshape(-1) >> shift
-    top = (1 << target.neuron.threshold_mant_bits) - 1
+def _balance_layer(net: QNetwork, pop: QPopulation, a: np.ndarray, wanted: np.ndarray,
+                   steps: int, report) -> QPopulation:
+    """The population with the threshold offsets that maximise agreement with ``wanted``."""
+    fmt = net.target.neuron
+    shape, shift = pop.shape, fmt.threshold_shift
+    mant = np.broadcast_to(pop.neuron.threshold, shape).reshape(-1) >> shift
+    top = fmt.threshold.max
     offsets = np.array(sorted(range(-steps, steps + 1), key=abs))  # ties go to the smallest |d|
-    scores = np.stack([_agreement(layer, np.clip(mant + d, 1, top) << shift, a, target, wanted,
-                                  offset) for d in offsets])  # [candidates, neurons]
-    if target.weights.scale_granularity == "neuron":
+    scores = np.stack([_agreement(net, pop, np.clip(mant + d, 1, top) << shift, a, wanted)
+                       for d in offsets])  # [candidates, neurons]
+    if net.target.weights.scale_granularity == "neuron":
         best = offsets[scores.argmax(axis=0)]
         after = scores.max(axis=0).mean()
     else:
@@ -75,21 +83,19 @@ def _balance_layer(layer: QLayer, a: np.ndarray, target: Target, wanted: np.ndar
     report.notes.append(f"thresholds balanced: mantissa offsets {best.min():+d}..{best.max():+d}, "
                         f"sample spike agreement {100 * scores[0].mean():.3f}% -> "
                         f"{100 * after:.3f}%")
-    thr = (np.clip(mant + best, 1, top) << shift).reshape(shape)
-    return _with_threshold(layer, thr)
+    return _with_threshold(pop, (np.clip(mant + best, 1, top) << shift).reshape(shape))
 
 
-def _agreement(layer: QLayer, thr: np.ndarray, a: np.ndarray, target: Target,
-               wanted: np.ndarray, offset: int) -> np.ndarray:
+def _agreement(net: QNetwork, pop: QPopulation, thr: np.ndarray, a: np.ndarray,
+               wanted: np.ndarray) -> np.ndarray:
     """Per-neuron share of (step, sample) spike entries equal to the float reference's."""
-    spikes = run_neurons(_with_threshold(layer, thr.reshape(layer.neuron.shape)), a,
-                         target)["spikes"]
+    spikes = run_population(net, _with_threshold(pop, thr.reshape(pop.shape)), a)["spikes"]
     steps = wanted.shape[0]
-    got = spikes[offset:offset + steps].reshape(wanted.shape) > 0
+    got = spikes[pop.lag:pop.lag + steps].reshape(wanted.shape) > 0
     return (got == wanted).reshape(steps * wanted.shape[1], -1).mean(axis=0)
 
 
-def _with_threshold(layer: QLayer, thr: np.ndarray) -> QLayer:
+def _with_threshold(pop: QPopulation, thr: np.ndarray) -> QPopulation:
     flat = thr.reshape(-1)
     value = np.array(flat[0]) if np.all(flat == flat[0]) else thr
-    return dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, threshold=value))
+    return dataclasses.replace(pop, neuron=dataclasses.replace(pop.neuron, threshold=value))

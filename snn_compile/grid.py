@@ -6,15 +6,15 @@ One implementation serves two callers, which is what makes them agree bit for bi
   without gradients;
 * quantization-aware training (:mod:`snn_compile.qat`) steps the same neurons with gradients.
 
-Integers are held in float64 tensors: every value of a target's datapath (at most 2**40 for a
-24-bit state times a 16-bit decay multiplier) is exact below 2**53, so rounding, shifts, wraps
-and saturation are exact. Each integer operation is *straight-through*: the forward value is
-exact, the gradient is that of the real-valued operation it rounds (``d wrap(x)/dx := 1``,
-``d (p >> k)/dp := 2**-k``). Spikes are exact Heaviside steps forward and a surrogate's
-derivative backward.
-
-The equations are those of the :class:`~snn_compile.ir.nodes.StateGrid` docstring (and of the
-emulator, :mod:`snn_compile.ir.fixed`), in the same order.
+It is the torch family of the one datapath description: :class:`TorchOps` implements the
+primitives of :mod:`snn_compile.datapath.rules` on float64 tensors, and the step is
+:mod:`snn_compile.datapath.step`, the same code the emulator runs. Every value of a target's
+datapath (at most 2**40 for a 24-bit state times a 16-bit decay multiplier) is exact below 2**53,
+so rounding, shifts, wraps and saturation are exact. Each rule is *straight-through*, derived
+from the rule table: the forward value is exact, the gradient is that of the real-valued
+operation it rounds (``d wrap(x)/dx := 1`` for value-preserving rules, ``d (p >> k)/dp :=
+2**-k`` for shifts). Output spikes are exact Heaviside steps forward and a surrogate's derivative
+backward; the reset flag has no gradient.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .datapath.rules import RULES
+from .datapath.step import (
+    NeuronConfig, NeuronParams, contribution, neuron_step, synaptic_input,
+)
 from .ir.nodes import CubaLIF, NeuronNode
 
 DTYPE = torch.float64
@@ -44,86 +48,86 @@ def straight(x: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     return _Straight.apply(x, exact.to(x.dtype)) if x.requires_grad else exact
 
 
-def _pure(fn):
-    """Lift an exact value-preserving integer function (wrap, clip) to a straight-through one."""
-    def op(x, bits: int):
-        return straight(x, fn(x.detach(), bits))
-    op.__doc__ = fn.__doc__
-    return op
+def _plain_ops():
+    return _TorchPrimitives()
 
 
-def _shift(fn):
-    """Lift an exact right shift ``p >> k`` to a straight-through one (gradient of p / 2^k)."""
-    def op(p, k: int):
-        return straight(p / 2.0 ** k, fn(p.detach(), k))
-    op.__doc__ = fn.__doc__
-    return op
+class _TorchPrimitives:
+    """The primitives on float64 tensors, without straight-through rules (exact values).
+
+    Booleans are 0/1 float tensors, so ``where`` and ``as_int`` are products (gradients flow
+    through them like through the old ``v * (1 - r)``)."""
+
+    def const(self, value):
+        return torch.as_tensor(np.asarray(value), dtype=DTYPE)
+
+    def add(self, a, b):
+        return a + b
+
+    def sub(self, a, b):
+        return a - b
+
+    def mul(self, a, b):
+        return a * b
+
+    def shl(self, x, k: int):
+        return x * 2.0 ** k
+
+    def shr(self, x, k: int):
+        return torch.floor(x / 2.0 ** k)
+
+    def gt(self, a, b):
+        return (torch.as_tensor(a) > b).to(DTYPE)
+
+    def ge(self, a, b):
+        return (torch.as_tensor(a) >= b).to(DTYPE)
+
+    def where(self, cond, a, b):
+        return cond * a + (1 - cond) * b
+
+    def minimum(self, a, b):
+        return torch.minimum(torch.as_tensor(a, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE))
+
+    def maximum(self, a, b):
+        return torch.maximum(torch.as_tensor(a, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE))
+
+    def as_int(self, cond):
+        return cond
 
 
-@_pure
-def wrap(x, bits: int):
-    """Two's complement wrap into [-2^(bits-1), 2^(bits-1)):
-    ``x - 2^bits * floor((x + 2^(bits-1)) / 2^bits)``."""
-    if bits >= 64:
-        return x
-    half, full = 2.0 ** (bits - 1), 2.0 ** bits
-    return x - full * torch.floor((x + half) / full)
+def _straight_rule(rule):
+    """The rule's exact value with a straight-through gradient (see the module docstring)."""
+    plain = _plain_ops()
+
+    def run(x, param):
+        exact = rule.apply(plain, x.detach() if torch.is_tensor(x) else x, param)
+        if not (torch.is_tensor(x) and x.requires_grad):
+            return exact
+        if rule.kind == "rounding":
+            return straight(x / 2.0 ** param, exact)
+        return straight(x, exact) if rule.value_preserving else exact
+    return run
 
 
-@_pure
-def wrap_lava(x, bits: int):
-    """Lava's single-pass wrap into (-2^(bits-1), 2^(bits-1)]."""
-    half, full = 2.0 ** (bits - 1), 2.0 ** bits
-    return torch.where(x > half, x - full, torch.where(x <= -half, x + full, x))
+class TorchOps(_TorchPrimitives):
+    """The torch family: primitives plus straight-through rules from the rule table; spikes of
+    a population get ``surrogate``'s gradient at ``z = (v - threshold) / scale``."""
 
+    special = {(rule.kind, rule.name): _straight_rule(rule)
+               for table in RULES.values() for rule in table.values()}
 
-@_pure
-def saturate(x, bits: int):
-    """Clip into [-2^(bits-1), 2^(bits-1) - 1]."""
-    half = 2.0 ** (bits - 1)
-    return x.clamp(-half, half - 1)
+    def __init__(self, surrogate=None, scale=None):
+        self.surrogate, self.scale = surrogate, scale
 
+    def shr(self, x, k: int):
+        exact = torch.floor((x.detach() if x.requires_grad else x) / 2.0 ** k)
+        return straight(x / 2.0 ** k, exact) if x.requires_grad else exact
 
-@_pure
-def saturate_symmetric(x, bits: int):
-    """Clip into [-(2^(bits-1) - 1), 2^(bits-1) - 1]."""
-    half = 2.0 ** (bits - 1)
-    return x.clamp(1 - half, half - 1)
-
-
-OVERFLOW = {"wrap": wrap, "wrap_lava": wrap_lava, "saturate": saturate,
-            "saturate_symmetric": saturate_symmetric}
-
-
-@_shift
-def shift_toward_zero(p, k: int):
-    """``sign(p) * (|p| >> k)`` = trunc(p / 2^k)."""
-    return torch.trunc(p / 2.0 ** k)
-
-
-@_shift
-def shift_floor(p, k: int):
-    """``p >> k`` = floor(p / 2^k)."""
-    return torch.floor(p / 2.0 ** k)
-
-
-@_shift
-def shift_nearest(p, k: int):
-    """``(p + 2^(k-1)) >> k`` = floor(p / 2^k + 1/2)."""
-    return torch.floor(p / 2.0 ** k + 0.5) if k > 0 else p
-
-
-ROUNDING = {"toward_zero": shift_toward_zero, "floor": shift_floor, "nearest": shift_nearest}
-
-
-def shift_left(x, exp: int):
-    """``x << exp``, or the floor shift ``x >> -exp`` for a negative exponent."""
-    return x * 2.0 ** exp if exp >= 0 else shift_floor(x, -exp)
-
-
-def heaviside(v: torch.Tensor, thr: torch.Tensor, test: str) -> torch.Tensor:
-    """The exact spike test ``v > thr`` (or ``>=``) as 0/1."""
-    return (v > thr if test == ">" else v >= thr).to(v.dtype)
+    def spikes(self, exact, v, thr):
+        """Output spikes: exact forward, surrogate gradient backward (QAT)."""
+        if self.surrogate is None or not v.requires_grad:
+            return exact
+        return straight(self.surrogate((v - thr) / self.scale).to(DTYPE), exact)
 
 
 def _per_neuron(value, shape) -> torch.Tensor:
@@ -141,17 +145,21 @@ class GridNeuron:
 
     def __init__(self, node: NeuronNode, batch: int, surrogate=None, start: int = 0):
         grid, shape = node.grid, node.shape
-        self.node, self.grid, self.surrogate = node, grid, surrogate
+        self.node, self.grid = node, grid
         self.scale = _per_neuron(grid.scale, shape)
         self.weight_scale = _per_neuron(grid.weight_scale, shape)
-        self.m_u, self.m_v = _per_neuron(grid.decay_u, shape), _per_neuron(grid.decay_v, shape)
-        self.thr, self.bias = _per_neuron(grid.threshold, shape), _per_neuron(grid.bias, shape)
-        self.rnd = ROUNDING[grid.rounding]
-        self.ovf_u, self.ovf_v = OVERFLOW[grid.u_overflow], OVERFLOW[grid.v_overflow]
-        self.has_current = isinstance(node, CubaLIF)
+        self.ops = TorchOps(surrogate, self.scale)
+        self.cfg = grid_config(node)
+        self.params = NeuronParams(
+            m_u=_per_neuron(grid.decay_u, shape), m_v=_per_neuron(grid.decay_v, shape),
+            threshold=_per_neuron(grid.threshold, shape), bias=_per_neuron(grid.bias, shape))
         self.u = torch.zeros(batch, *shape, dtype=DTYPE)
         self.v = torch.zeros(batch, *shape, dtype=DTYPE)
         self.off_steps = start
+
+    @property
+    def thr(self) -> torch.Tensor:
+        return self.params.threshold
 
     def accumulators(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """Integer accumulators ``round(x * weight_scale)`` of float synaptic inputs."""
@@ -159,45 +167,31 @@ class GridNeuron:
                 for x in inputs]
 
     def _input(self, accs: list[torch.Tensor]) -> torch.Tensor:
-        """``a``: the feed-forward accumulator, then each recurrent one, shifted and wrapped."""
-        g = self.grid
-        a = wrap(shift_left(accs[0], g.weight_exp), g.synapse_bits)
-        for acc in accs[1:]:
-            a = wrap(a + wrap(shift_left(acc, g.weight_exp), g.recurrent_bits), g.recurrent_bits)
-        return a
-
-    def _spike(self, v: torch.Tensor) -> torch.Tensor:
-        exact = heaviside(v.detach(), self.thr, self.node.spike_test)
-        if self.surrogate is None or not v.requires_grad:
-            return exact
-        return straight(self.surrogate((v - self.thr) / self.scale).to(DTYPE), exact)
+        """``a``: every accumulator shifted and wrapped (feed-forward first), summed, wrapped."""
+        g, o = self.grid, self.ops
+        parts = [contribution(o, accs[0], g.weight_exp, g.synapse_bits)]
+        parts += [contribution(o, acc, g.weight_exp, g.recurrent_bits) for acc in accs[1:]]
+        return parts[0] if len(parts) == 1 else synaptic_input(o, parts, None, g.recurrent_bits)
 
     def step(self, accs: list[torch.Tensor]) -> torch.Tensor:
         """One time step from integer accumulators (feed-forward first); returns the spikes."""
         if self.off_steps > 0:
             self.off_steps -= 1
             return torch.zeros_like(self.v)
-        g, node = self.grid, self.node
-        ib, k = g.intermediate_bits, g.decay_bits
-        reset, v = node.reset, self.v
-        zero_keeps_input = reset == "zero" and not node.reset_discards_input
-        r = heaviside(v, self.thr, node.spike_test) if reset != "none" else torch.zeros_like(v)
-        if zero_keeps_input:
-            v = v * (1 - r)
-        act = wrap(shift_left(self._input(accs), g.activation_shift), ib)
-        if self.has_current:
-            act = wrap(wrap(self.rnd(self.u * self.m_u, k), ib) + act, ib)
-        self.u = self.ovf_u(act, g.u_bits)
-        y = wrap(self.rnd(v * self.m_v, k), ib) + self.u + self.bias
-        if reset == "subtract":
-            y = y - r * self.thr
-        v = self.ovf_v(wrap(y, ib), g.v_bits)
-        if reset == "zero" and node.reset_discards_input:
-            v = v * (1 - r)
-        s = self._spike(v)
-        if node.reset_timing == "same_step" and reset == "subtract":
-            v = self.ovf_v(wrap(v - (s - r) * self.thr, ib), g.v_bits)
-        elif node.reset_timing == "same_step" and reset == "zero":
-            v = v - (s - r) * v
-        self.v = v
-        return s
+        s, self.u, self.v = neuron_step(self.ops, self.cfg, self.params, self.u, self.v,
+                                        self._input(accs))
+        return torch.zeros_like(self.v) if s is None else s
+
+
+def grid_config(node: NeuronNode) -> NeuronConfig:
+    """The :class:`NeuronConfig` of a grid neuron (its datapath is in the grid)."""
+    g = node.grid
+    return NeuronConfig(
+        u_overflow=g.u_overflow, v_overflow=g.v_overflow, rounding=g.rounding,
+        spike_test=node.spike_test, u_bits=g.u_bits, v_bits=g.v_bits,
+        intermediate_bits=g.intermediate_bits, decay_bits=g.decay_bits,
+        activation_shift=g.activation_shift, reset=node.reset,
+        same_step=node.reset_timing in ("same_step", "immediate"),
+        immediate=node.reset_timing == "immediate",
+        discards_input=bool(node.reset_discards_input), spiking=True,
+        has_current=isinstance(node, CubaLIF))

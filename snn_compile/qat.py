@@ -43,13 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .compare import layer_offsets
 from .errors import UnsupportedError
 from .grid import DTYPE, GridNeuron, straight
 from .importers.model_file import export as export_graph
 from .ir.graph import Graph, sequential
 from .ir.nodes import LIF, Affine, Conv2d, CubaLIF, Flatten, Input, NeuronNode, StateGrid
-from .layers import ConvSpec, LayerSpec, extract_layers
+from .passes.group import group_populations
 from .quantize import grid_datapath, quantize, round_grid, weight_grid
 from .targets import Target, load_target
 
@@ -74,12 +73,17 @@ def prepare_qat(net, target, input_shape=None, calibration=None, *, surrogate=No
     if surrogate is None:
         from snntorch import surrogate as snn_surrogate
         surrogate = snn_surrogate.atan()
-    specs = extract_layers(graph)
+    pg = group_populations(graph)
     quantized = quantize(graph, target, calibration).network
-    leads = layer_offsets(quantized)
-    layers = [QATLayer(spec, _grid(qlayer, target, _is_conv(spec), leads[qlayer.name]), target,
-                       surrogate, _synapse_name(graph, spec))
-              for spec, qlayer in zip(specs, quantized.layers)]
+    layers = []
+    for pop in pg.populations:
+        qpop = quantized.population(pop.name)
+        _check_supported(quantized, qpop, pg.incoming(pop.name))
+        proj = pg.incoming(pop.name)[0]
+        qproj = quantized.incoming(pop.name)[0]
+        grid = _grid(qpop, qproj, target, proj.kind == "conv")
+        layers.append(QATLayer(pop.node, proj, pg.shape_of(proj.source), grid, target,
+                               surrogate, _synapse_name(graph, pop.node)))
     return QATNetwork(layers, graph.inputs[0], target, graph.metadata)
 
 
@@ -108,16 +112,16 @@ def export(qat: "QATNetwork", path):
 class QATLayer(nn.Module):
     """One synapse -> neuron population on a frozen grid; the synapse weights train."""
 
-    def __init__(self, spec: LayerSpec, grid: StateGrid, target: Target, surrogate,
-                 synapse_name: str):
+    def __init__(self, node: NeuronNode, proj, in_shape, grid: StateGrid, target: Target,
+                 surrogate, synapse_name: str):
         super().__init__()
-        conv = spec.synapse if isinstance(spec.synapse, ConvSpec) else None
-        self.conv, self.in_shape, self.synapse_name = conv, tuple(spec.in_shape), synapse_name
-        self.neuron = dataclasses.replace(spec.neuron, grid=grid)
+        conv = proj.conv if proj.kind == "conv" else None
+        self.conv, self.in_shape, self.synapse_name = conv, tuple(in_shape), synapse_name
+        self.neuron = dataclasses.replace(node, grid=grid)
         self.target, self.surrogate = target, surrogate
-        weight = conv.weight if conv is not None else spec.synapse
+        weight = proj.weight
         self.weight = nn.Parameter(torch.tensor(weight, dtype=DTYPE))
-        shape = spec.neuron.shape
+        shape = node.shape
         rows = np.broadcast_to(grid.weight_scale, shape).reshape(shape[0], -1)[:, 0] \
             if conv is not None else np.broadcast_to(grid.weight_scale, shape).reshape(-1)
         self.register_buffer("row_scale", torch.tensor(rows, dtype=DTYPE).reshape(
@@ -126,7 +130,7 @@ class QATLayer(nn.Module):
     def integer_weight(self) -> torch.Tensor:
         """``W_int = round_grid(W * s_w)`` (the quantizer's rounding), gradient of ``W * s_w``."""
         w = self.weight.detach().numpy()
-        even, top = weight_grid(self.target, w, None)
+        even, top = weight_grid(self.target, [w])
         exact = torch.from_numpy(round_grid(w * self.row_scale.numpy(), even, top).astype(float))
         return straight(self.weight * self.row_scale, exact)
 
@@ -203,36 +207,35 @@ def _as_graph(net, input_shape) -> Graph:
     return from_snntorch(net, input_shape)
 
 
-def _is_conv(spec: LayerSpec) -> bool:
-    return isinstance(spec.synapse, ConvSpec)
-
-
-def _grid(qlayer, target: Target, is_conv: bool, lead: int) -> StateGrid:
+def _grid(qpop, qproj, target: Target, is_conv: bool) -> StateGrid:
     """The quantizer's choice for one layer, frozen: ``s_w = scale / 2**(weight_exp + shift)``."""
-    _check_supported(qlayer)
-    n, wexp = qlayer.neuron, qlayer.synapse.weight_exp
+    n, wexp = qpop.neuron, qproj.weight_exp
     shift = wexp + target.neuron.activation_shift
-    return StateGrid(target=target.name, weight_scale=np.asarray(qlayer.scale) / 2.0 ** shift,
+    return StateGrid(target=target.name, weight_scale=np.asarray(qpop.scale) / 2.0 ** shift,
                      weight_exp=wexp, decay_u=n.decay_u, decay_v=n.decay_v,
-                     threshold=n.threshold, bias=n.bias, lead=lead,
+                     threshold=n.threshold, bias=n.bias, lead=qpop.lag,
                      **grid_datapath(target, is_conv))
 
 
-def _check_supported(qlayer) -> None:
-    reasons = {"recurrent synapses": qlayer.recurrent is not None,
-               "synaptic delays": qlayer.delay != 0,
-               "a bias on the synaptic current": qlayer.input_bias is not None,
-               "non-spiking readouts": not qlayer.neuron.spiking}
+def _check_supported(net, qpop, projections) -> None:
+    feeds = [p for p in projections if p.source != qpop.name]
+    reasons = {"recurrent synapses": any(p.source == qpop.name for p in projections),
+               "several synapses into one layer (skip connections)": len(feeds) > 1,
+               "synaptic delays": any(p.float_delay for p in projections),
+               "projections that are not dense or convolutions":
+                   any(p.kind == "elementwise" for p in projections),
+               "a bias on the synaptic current": qpop.input_bias is not None,
+               "non-spiking readouts": not qpop.neuron.spiking}
     found = [what for what, present in reasons.items() if present]
     if found:
-        raise UnsupportedError(f"QAT does not support {', '.join(found)} yet", node=qlayer.name,
+        raise UnsupportedError(f"QAT does not support {', '.join(found)} yet", node=qpop.name,
                                hint="use feed-forward Leaky/Synaptic layers (Synaptic layers "
                                     "fed by bias-free synapses)")
 
 
-def _synapse_name(graph: Graph, spec: LayerSpec) -> str:
+def _synapse_name(graph: Graph, node) -> str:
     """The name of the single Affine/Conv2d feeding the neuron, else ``<neuron>.synapse``."""
-    name = spec.neuron.name
+    name = node.name
     preds = graph.predecessors(name)
     if len(preds) == 1 and isinstance(graph[preds[0]], (Affine, Conv2d)):
         return preds[0]

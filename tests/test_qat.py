@@ -137,7 +137,7 @@ def test_convolutional_qat_network_is_exact(target):
 def test_saturation_and_wrap_are_reproduced():
     """Narrow states (18 bits) and weights pushed up after preparation: states hit the limits."""
     rng = np.random.default_rng(4)
-    target = load_target("loihi2", {"neuron.v_bits": 18, "neuron.u_bits": 18})
+    target = load_target("loihi2", {"neuron.v": "int18", "neuron.u": "int18"})
     net = snn_net(rng, "Synaptic", "subtract")
     data = spikes_for(rng, (12,), rate=0.6)
     qat = prepare_qat(net, target, (12,), calibration=data)

@@ -5,10 +5,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import snn_compile.ir as ir
-from snn_compile.backends.emulator import run_network
 from snn_compile.check import run_check
+from snn_compile.emulator import run_network
 from snn_compile.errors import QuantizationError, UnsupportedError
-from snn_compile.layers import extract_layers, fold_linear, _apply
+from snn_compile.passes.fold import apply_chain as _apply, fold_chain
+from snn_compile.passes.group import group_populations
 from snn_compile.quantize import quantize
 from snn_compile.targets import load_target
 
@@ -28,13 +29,13 @@ def mlp(rng, sizes=(20, 30, 5), reset="zero", beta=0.9, threshold=1.0):
 def test_thresholds_land_exactly_on_the_grid(seed, target, threshold):
     rng = np.random.default_rng(seed)
     q = quantize(mlp(rng, threshold=threshold), load_target(target))
-    for layer, rep in zip(q.network.layers, q.report):
+    for layer, rep in zip(q.network.in_order(), q.report):
         thr_float = np.broadcast_to(layer.neuron.threshold, layer.neuron.shape) / np.broadcast_to(
             layer.scale, layer.neuron.shape)
         np.testing.assert_allclose(thr_float, float(np.float32(threshold)), rtol=1e-12)
         lo, hi = rep.weight_range
-        top = (1 << load_target(target).weights.bits)
-        assert -top <= lo and hi < top
+        fmt = load_target(target).weights.type
+        assert fmt.min <= lo and hi <= fmt.max
 
 
 @settings(max_examples=10, deadline=None)
@@ -52,21 +53,23 @@ def test_conv_and_pool_fold_into_one_convolution():
     rng = np.random.default_rng(1)
     chain = [ir.Conv2d(name="c", weight=rng.normal(size=(3, 2, 3, 3)), padding=1, stride=1),
              ir.AvgPool2d(name="p", kernel_size=2)]
-    syn, bias = fold_linear(chain, (2, 8, 8), "lif")
-    assert type(syn).__name__ == "ConvSpec" and syn.stride == (2, 2)
+    kind, weight, geo = fold_chain(chain, (2, 8, 8), "lif")
+    assert kind == "conv" and geo.stride == (2, 2)
     x = rng.random((4, 2, 8, 8))
     import torch
-    folded = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(syn.weight),
-                                        stride=syn.stride, padding=syn.padding).numpy()
-    np.testing.assert_allclose(folded, _apply(chain, x), atol=1e-12)
+    folded = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight),
+                                        stride=geo.stride, padding=geo.padding).numpy()
+    np.testing.assert_allclose(folded, _apply(chain, x, bias=False), atol=1e-12)
 
 
 def test_flatten_and_dense_fold_into_a_matrix():
     rng = np.random.default_rng(2)
     chain = [ir.SumPool2d(name="p", kernel_size=2), ir.Flatten(name="f"),
              ir.Affine(name="fc", weight=rng.normal(size=(5, 16)), bias=rng.normal(size=5))]
-    matrix, bias = fold_linear(chain, (1, 8, 8), "lif")
+    kind, matrix, _ = fold_chain(chain, (1, 8, 8), "lif")
+    assert kind == "dense"
     x = rng.random((3, 1, 8, 8))
+    bias = _apply(chain, np.zeros((1, 1, 8, 8)))
     np.testing.assert_allclose(x.reshape(3, -1) @ matrix.T + bias, _apply(chain, x), atol=1e-12)
 
 
@@ -75,10 +78,12 @@ def test_recurrent_layer_is_extracted():
     nodes = (ir.Input(name="in", shape=(4,)), ir.Affine(name="fc", weight=rng.normal(size=(3, 4))),
              ir.Affine(name="rec", weight=rng.normal(size=(3, 3))),
              ir.LIF(name="lif", shape=(3,), beta=0.5), ir.Output(name="out"))
-    g = ir.Graph(nodes, (("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
+    g = ir.Graph(nodes, (("in", "fc"), ("fc", "lif"), ("lif", "rec", 1), ("rec", "lif"),
                          ("lif", "out")))
-    (spec,) = extract_layers(g)
-    np.testing.assert_array_equal(spec.recurrent, nodes[2].weight)
+    pg = group_populations(g)
+    rec = next(p for p in pg.projections if p.source == "lif")
+    assert rec.float_delay == 1 and rec.target == "lif"
+    np.testing.assert_array_equal(rec.weight, nodes[2].weight)
 
 
 def test_subtract_reset_on_loihi_needs_the_custom_neuron():
@@ -101,13 +106,14 @@ def test_bias_that_cannot_fit_names_the_layer():
         quantize(g, load_target("loihi2"))
 
 
-def test_branching_graph_is_refused():
+def test_parallel_paths_from_one_source_sum_into_one_dense_projection():
     nodes = (ir.Input(name="in", shape=(2,)), ir.Affine(name="a", weight=np.eye(2)),
-             ir.Affine(name="b", weight=np.eye(2)), ir.LIF(name="lif", shape=(2,), beta=0.5),
+             ir.Affine(name="b", weight=2 * np.eye(2)), ir.LIF(name="lif", shape=(2,), beta=0.5),
              ir.Output(name="out"))
     g = ir.Graph(nodes, (("in", "a"), ("in", "b"), ("a", "lif"), ("b", "lif"), ("lif", "out")))
-    with pytest.raises(UnsupportedError, match="branching"):
-        quantize(g, load_target("cpu"))
+    (proj,) = group_populations(g).projections
+    np.testing.assert_array_equal(proj.weight, 3 * np.eye(2))
+    quantize(g, load_target("cpu"))
 
 
 def test_emulator_runs_quantized_conv_network():
@@ -120,7 +126,7 @@ def test_emulator_runs_quantized_conv_network():
                        ir.LIF(name="lif2", shape=(10,), beta=0.8, reset="zero")])
     spikes = (rng.random((15, 8, 1, 8, 8)) < 0.3).astype(np.float32)
     net = quantize(g, load_target("loihi2"), spikes).network
-    assert type(net.layers[0].synapse).__name__ == "QConv"
+    assert net.incoming("lif1")[0].kind == "conv"
     result = run_check(g, net, spikes)
     assert result.report["layers"][0]["spike_agreement"] > 0.95
 
@@ -186,5 +192,5 @@ def test_non_spiking_readout_classes_use_each_neurons_scale():
                        ir.LI(name="li", shape=(4,), beta=0.9)])
     spikes = (rng.random((20, 32, 6)) < 0.4).astype(np.float32)
     net = quantize(g, load_target("xc7z020"), spikes).network
-    assert np.ptp(net.layers[0].scale) > 0
+    assert np.ptp(net.population("li").scale) > 0
     assert run_check(g, net, spikes).report["class_agreement"] > 0.9

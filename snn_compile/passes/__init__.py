@@ -1,0 +1,91 @@
+"""Passes: graph in, graph out, with a written contract; the pipeline is one literal list.
+
+Guide to writing a pass:
+
+* A pass is a function ``run(ir, ctx) -> ir`` that never modifies its input (IR objects are
+  frozen; build new ones). ``ctx`` (:class:`Context`) carries the target and the calibration
+  data, and collects notes for the report.
+* Its module docstring says what it **requires** of its input and what it **guarantees** of its
+  output, and whether it keeps the float semantics exactly, up to float rounding, or (for the
+  quantizer) within the quantization error it reports.
+* :func:`run_pipeline` runs the verifier of the output's IR after every pass and names the pass
+  (and the passes before it) in any error.
+* Add a pass by writing it in its own module, adding one line to :data:`PIPELINE` with a comment
+  on why it sits where it does, and a test that checks its structural effect and that the float
+  reference's spikes are unchanged.
+
+Import-time rewrites that need the source format (NIR subgraph flattening, a framework's
+discretisation) happen in the importers; everything here works on the IR alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import SnnCompileError
+from ..ir.fixed import QNetwork
+from ..ir.graph import Graph, verify
+from .cleanup import drop_output_delays
+from .delays import assign_delays
+from .group import group_populations
+from .populations import PopulationGraph
+
+
+@dataclass
+class Context:
+    """What passes may read (target, calibration data, the imported graph) and write (notes)."""
+
+    target: Any = None
+    calibration: Any = None
+    float_graph: Graph | None = None
+    notes: list = field(default_factory=list)
+    report: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    run: Callable[[Any, Context], Any]
+
+
+def _quantize(pg, ctx: Context):
+    from ..quantize import quantize_populations
+    return quantize_populations(pg, ctx)
+
+
+PIPELINE: tuple[Pass, ...] = (
+    # float graph -> float graph
+    Pass("drop_output_delays", lambda g, ctx: drop_output_delays(g)),  # before grouping: a
+    #   delay after the last layer is an output latency, not a projection
+    # float graph -> population graph: linear chains folded into projections
+    Pass("group_populations", lambda g, ctx: group_populations(g)),
+    # the target's timing: lags and hardware delays (needs the folded float delays)
+    Pass("assign_delays", lambda pg, ctx: assign_delays(pg, ctx.target)),
+    # population graph -> QNetwork (needs the delays for QAT grids' time alignment)
+    Pass("quantize", _quantize),
+)
+
+VERIFIERS = {
+    Graph: verify,
+    PopulationGraph: PopulationGraph.verify,
+    QNetwork: QNetwork.verify,
+}
+
+
+def run_pipeline(ir, ctx: Context, passes=PIPELINE):
+    """Run ``passes`` in order, verifying after each; errors name the pass and its history."""
+    done: list[str] = []
+    for p in passes:
+        try:
+            ir = p.run(ir, ctx)
+            VERIFIERS[type(ir)](ir)
+        except SnnCompileError as err:
+            if getattr(err, "passes", None) is None:
+                err.passes = done + [p.name]
+            raise
+        done.append(p.name)
+    return ir
+
+
+__all__ = ["PIPELINE", "Pass", "Context", "run_pipeline"]

@@ -1,0 +1,86 @@
+"""Register encodings of a target's neuron formats, shared by the quantizer and the backends.
+
+* threshold = ``mant << threshold_shift`` with ``mant`` an unsigned ``neuron.threshold``
+  mantissa (at least 1 for a spiking population);
+* bias = ``mant << exp`` with a signed ``neuron.bias`` mantissa and ``0 <= exp <=
+  bias_exp_max`` (one exponent for the population when possible);
+* decays: multipliers ``m = round(beta * 2**decay_bits)`` within ``u_decay_range`` /
+  ``v_decay_range``.
+
+The quantizer produces values with these functions; a backend with fixed registers (Lava's
+``vth``, ``bias_mant``/``bias_exp``, ``du``/``dv``) checks with the same functions that a value
+it is given is representable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import QuantizationError
+
+
+def threshold_mantissa(thr_int: np.ndarray, fmt) -> np.ndarray | None:
+    """``thr >> threshold_shift`` when every threshold is ``mant << shift`` with a mantissa of
+    the format (>= 1), else None."""
+    thr = np.asarray(thr_int, np.int64)
+    mant = thr >> fmt.threshold_shift
+    if np.any(mant << fmt.threshold_shift != thr) or mant.min(initial=1) < 1 \
+            or mant.max(initial=1) > fmt.threshold.max:
+        return None
+    return mant
+
+
+def bias_exponent(bias: np.ndarray, fmt) -> int | None:
+    """The smallest exponent ``e`` with every ``bias = mant << e`` a mantissa of the format."""
+    bias = np.asarray(bias, np.int64)
+    lo, hi = fmt.bias.min, fmt.bias.max
+    for e in range(fmt.bias_exp_max + 1):
+        mant = bias >> e
+        if np.all(mant << e == bias) and mant.min(initial=0) >= lo and mant.max(initial=0) <= hi:
+            return e
+    return None
+
+
+def bias_fits(bias: np.ndarray, fmt) -> bool:
+    return bias_exponent(bias, fmt) is not None
+
+
+def encode_bias(bias: np.ndarray, scale: np.ndarray, fmt, name: str) -> tuple[np.ndarray, float]:
+    """Float ``bias`` (state units = ``bias * scale``) as ``mant << exp`` with one exponent;
+    returns (integers in state units, max |error| in float units)."""
+    target = bias * scale
+    limit = fmt.bias.max
+    for exp in range(fmt.bias_exp_max + 1):
+        mant = np.rint(target / 2.0 ** exp)
+        if np.abs(mant).max(initial=0) <= limit:
+            q = mant.astype(np.int64) << exp
+            return q, float(np.max(np.abs(q / scale - bias), initial=0.0))
+    raise QuantizationError("bias does not fit the target's bias format", node=name,
+                            value=f"{np.abs(bias).max():.4g} (= {np.abs(target).max():.4g} "
+                                  f"state units > {limit} << {fmt.bias_exp_max})",
+                            hint="reduce the bias or the layer's weight range")
+
+
+def encode_decay(beta: np.ndarray, bits: int, allowed, name: str, what: str,
+                 notes: list) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers ``round(beta * 2**bits)`` within ``allowed``; a value moved to the range's
+    edge (not just rounded) is reported in ``notes``. Returns (multipliers, effective decays)."""
+    if beta.min() < 0 or beta.max() > 1:
+        raise QuantizationError(f"{what} must lie in [0, 1]", node=name,
+                                value=f"{beta.min():.4g}..{beta.max():.4g}")
+    lo, hi = allowed
+    rounded = np.rint(beta.reshape(-1) * (1 << bits)).astype(np.int64)
+    m = np.clip(rounded, lo, hi)
+    if np.any(m != rounded):
+        i = int(np.argmax(m != rounded))
+        notes.append(f"{what} {beta.reshape(-1)[i]:.6g} is outside the target's decay range and "
+                     f"becomes {m[i] / (1 << bits):.6g} (multipliers {lo}..{hi} / 2^{bits})")
+    return m, m / (1 << bits)
+
+
+def compact(values: np.ndarray, shape) -> np.ndarray:
+    """A scalar when all values are equal (per-layer registers), else the population array."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return np.array(flat[0])
+    return flat.reshape(shape)
