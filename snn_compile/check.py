@@ -24,8 +24,8 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from .backends.emulator import run_network
-from .compare import compare_layers, layer_offsets, pad_for_latency, predictions
+from .emulator import run_network
+from .compare import compare_layers, pad_for_latency, predictions
 from .ir.fixed import QNetwork
 from .ir.graph import Graph
 from .ir.nodes import LI, NeuronNode
@@ -65,9 +65,10 @@ def run_check(graph: Graph, net: QNetwork, spikes: np.ndarray, labels: np.ndarra
         fixed_parts.append(run_network(net, padded[:, chunk]))
     float_trace, fixed_trace = _concat(float_parts), _concat(fixed_parts)
     agreements = compare_layers(float_trace, fixed_trace, net, steps)
-    out_offset = layer_offsets(net)[net.output_layer.name]
-    pred_f = predictions(float_trace)
-    last = net.output_layer
+    last = net.output_population
+    out_offset = last.lag
+    float_out = float_trace.layers[last.name]["spikes" if last.neuron.spiking else "v"]
+    pred_f = predictions(Trace(output=float_out))
     pred_q = predictions(fixed_trace, steps, out_offset,
                          scale=1.0 if last.neuron.spiking else last.scale)
     report = {

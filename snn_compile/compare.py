@@ -1,9 +1,9 @@
 """Per-layer comparison of two traces, with the target's time alignment.
 
-Float (snnTorch-timed) layer ``k`` at step ``t`` corresponds to fixed-point layer ``k`` at step
-``t + offset_k``, where ``offset_k`` sums the target's synaptic delay over layers ``0..k`` (Loihi:
-one step per layer; FPGA/CPU: none). :func:`pad_for_latency` appends that many silent steps to an
-input so every float step has a fixed-point counterpart.
+Float (snnTorch-timed) population ``p`` at step ``t`` corresponds to the fixed-point population at
+step ``t + lag_p`` (:attr:`~snn_compile.ir.fixed.QPopulation.lag`, set by the lowering from the
+target's synaptic delays: Loihi one step per layer deep, FPGA/CPU none). :func:`pad_for_latency`
+appends that many silent steps to an input so every float step has a fixed-point counterpart.
 """
 
 from __future__ import annotations
@@ -31,15 +31,12 @@ class LayerAgreement:
 
 
 def layer_offsets(net: QNetwork) -> dict[str, int]:
-    offsets, total = {}, 0
-    for layer in net.layers:
-        total += net.target.timing.synapse_delay
-        offsets[layer.name] = total
-    return offsets
+    """Time alignment (lag) of every population."""
+    return {pop.name: pop.lag for pop in net.populations}
 
 
 def pad_for_latency(spikes: np.ndarray, net: QNetwork) -> np.ndarray:
-    extra = max(layer_offsets(net).values(), default=0)
+    extra = net.max_lag
     if not extra:
         return spikes
     pad = np.zeros((extra, *spikes.shape[1:]), spikes.dtype)
@@ -50,8 +47,8 @@ def compare_layers(float_trace: Trace, fixed_trace: Trace, net: QNetwork,
                    steps: int) -> list[LayerAgreement]:
     """Compare every layer over the ``steps`` float steps (fixed trace padded by the latency)."""
     result = []
-    for layer in net.layers:
-        off = layer_offsets(net)[layer.name]
+    for layer in net.in_order():
+        off = layer.lag
         f_states, q_states = float_trace.layers[layer.name], fixed_trace.layers[layer.name]
         key = "spikes" if layer.neuron.spiking else None
         if key is None:  # non-spiking readout: compare the sign-free argmax later, skip here

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from .backend import get_backend
-from .backends.emulator import run_network
+from .emulator import run_network
 from .check import Thresholds, run_check, summary_lines, write_outputs
 from .compare import pad_for_latency, traces_identical
 from .errors import SnnCompileError
+from .ir.fixed_io import save_network
 from .ir.graph import Graph
 from .quantize import quantize
 from .targets import Target
@@ -132,13 +133,15 @@ def atomic_dir(out: Path):
 def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_name: str,
                   source_sha256: str | None = None, data: np.ndarray | None = None,
                   labels: np.ndarray | None = None, thresholds: Thresholds = Thresholds(),
-                  plots: bool = True, backend: str | None = None) -> CompileResult:
-    """Run the main job; ``backend`` overrides the target's own backend (e.g. "onnx")."""
+                  plots: bool = True, backend: str | None = None,
+                  backend_options: dict | None = None) -> CompileResult:
+    """Run the main job; ``backend`` overrides the target's own backend (e.g. "onnx") and
+    ``backend_options`` are its options (e.g. ``{"reuse_factor": "4"}``)."""
     graph.shapes  # verify
     calibration = None if data is None else data[:, :CALIBRATION_SAMPLES]
     quantized = quantize(graph, target, calibration, source_sha256=source_sha256)
     net = quantized.network
-    lines = [f"{source_name}: {len(net.layers)} layers quantized for {target.name} "
+    lines = [f"{source_name}: {len(net.populations)} layers quantized for {target.name} "
              f"({target.description})"]
     for rep in quantized.report:
         lines.append(f"  {rep.name:<16} {rep.neuron:<8} scale {rep.scale:10.4g}  weights "
@@ -154,10 +157,11 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
     inputs = _golden_inputs(net, data)
     golden = run_network(net, inputs)
     backend_summary, backend_failed = _backend_stage(graph, net, backend or target.backend,
-                                                     inputs, golden, out_dir, source_name, lines)
+                                                     backend_options or {}, inputs, golden,
+                                                     out_dir, source_name, lines)
     summary["backend"] = backend_summary
     if out_dir is not None:
-        _write_common(out_dir, summary, inputs, golden, check, plots)
+        _write_common(out_dir, net, summary, inputs, golden, check, plots)
     failed = backend_failed or (check is not None and not check.passed)
     return CompileResult(summary=summary, lines=lines, failed=failed)
 
@@ -170,22 +174,24 @@ def _golden_inputs(net, data) -> np.ndarray:
     return pad_for_latency(spikes, net)
 
 
-def _backend_stage(graph, net, name, inputs, golden, out_dir, source_name, lines):
-    """Emit the backend's bundle and run it against the golden trace where possible."""
-    backend = get_backend(name)  # an unknown name is an error (exit 2), not a skipped stage
+def _backend_stage(graph, net, name, options, inputs, golden, out_dir, source_name, lines):
+    """Check, lower once, emit the backend's bundle and run it against the golden trace."""
+    backend = get_backend(name, **options)  # an unknown name or option is an error (exit 2)
     if not backend.fixed_point:
         raise SnnCompileError(f"backend '{name}' runs the float model, not a target",
                               hint="use `snn-compile run --backend float` for float runs")
-    info = {"name": name}
-    if out_dir is not None and hasattr(backend, "emit"):  # else the common files are its bundle
-        info["emit"] = backend.emit(net, out_dir / name, inputs=inputs, golden=golden,
+    backend.check(net)
+    lowered = backend.lower(net)
+    info = {"name": name, "options": backend.settings}
+    if out_dir is not None:
+        info["emit"] = backend.emit(lowered, out_dir / name, inputs=inputs, golden=golden,
                                     source_name=source_name, float_graph=graph)
     missing = backend.available()
     if missing or backend.golden:
         info["run"] = "skipped: " + (missing or f"{name} is the golden model")
         lines.append(f"{name} vs emulator: {info['run']}")
         return info, False
-    mismatch = traces_identical(golden, backend.run(net, inputs))
+    mismatch = traces_identical(golden, backend.run_lowered(lowered, inputs))
     info["run"] = "identical" if mismatch is None else mismatch
     lines.append(f"{name} vs emulator on {inputs.shape[1]} samples x {inputs.shape[0]} steps: "
                  + ("every spike, u and v identical" if mismatch is None else
@@ -193,9 +199,10 @@ def _backend_stage(graph, net, name, inputs, golden, out_dir, source_name, lines
     return info, mismatch is not None
 
 
-def _write_common(out_dir: Path, summary, inputs, golden, check, plots):
+def _write_common(out_dir: Path, net, summary, inputs, golden, check, plots):
     (out_dir / "report.json").write_text(
         json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+    save_network(net, out_dir)
     np.savez_compressed(out_dir / "inputs.npz", spikes=inputs)
     np.savez_compressed(out_dir / "golden.npz", **golden.to_npz_dict())
     if check is not None:
