@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snn_compile.backends.emulator import run_network
+from snn_compile.emulator import run_network
 from snn_compile.backends.hls import HlsBackend, csim
 from snn_compile.errors import TargetError, UnsupportedError
 from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron
@@ -154,7 +154,7 @@ def test_mixed_network_every_feature(tmp_path):
     net = with_features(net, rng)
     spikes = random_spikes(rng, net, steps=16, batch=3)
     golden, prj = check_network(net, spikes, tmp_path, reuse_factor=3)
-    assert saturates(golden, PART.neuron.v_bits), "the test should drive states into saturation"
+    assert saturates(golden, PART.neuron.v.bits), "the test should drive states into saturation"
 
     # the testbench reports the first mismatch and fails
     gold = prj / "tb_data" / "golden_fc2_v.dat"
@@ -174,9 +174,9 @@ def test_graded_input_narrow_wrapping_widths(tmp_path):
     11-bit accumulators and 14-bit intermediates (wrap), round-to-nearest decays, weight
     exponents, activation shift, a non-spiking readout."""
     target = load_target("xc7z020", overrides={
-        "neuron.u_bits": 10, "neuron.u_overflow": "wrap",
-        "neuron.v_bits": 12, "neuron.v_overflow": "saturate_symmetric",
-        "accumulator.dense_bits": 11, "accumulator.intermediate_bits": 14,
+        "neuron.u": "int10", "neuron.u_overflow": "wrap",
+        "neuron.v": "int12", "neuron.v_overflow": "saturate_symmetric",
+        "accumulator.dense": "int11", "accumulator.intermediate": "int14",
         "neuron.decay_rounding": "nearest", "neuron.activation_shift": 1,
         "weights.exp_min": -2, "weights.exp_max": 2})
     rng = np.random.default_rng(11)
@@ -194,8 +194,8 @@ def test_graded_input_narrow_wrapping_widths(tmp_path):
 def test_conv_groups_dilation_toward_zero(tmp_path):
     """Grouped, dilated, strided conv with padding; toward-zero rounding; wrapping v."""
     target = load_target("xc7z020", overrides={"neuron.decay_rounding": "toward_zero",
-                                               "neuron.v_overflow": "wrap", "neuron.v_bits": 14,
-                                               "accumulator.conv_bits": 9})
+                                               "neuron.v_overflow": "wrap", "neuron.v": "int14",
+                                               "accumulator.conv": "int9"})
     rng = np.random.default_rng(3)
     conv = QConv(weight=rng.integers(-255, 256, size=(4, 2, 3, 2)), in_shape=(4, 9, 8),
                  stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snn_compile.backend import get_backend
-from snn_compile.backends.emulator import run_network as emulate
+from snn_compile.emulator import run_network as emulate
 from snn_compile.backends.loihi import LavaBackend, lower, map_to_cores
 from snn_compile.errors import TargetError, UnsupportedError
 from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron

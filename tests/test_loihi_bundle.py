@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snn_compile.backends.emulator import run_network as emulate
+from snn_compile.emulator import run_network as emulate
 from snn_compile.backends.loihi import LavaBackend
 from snn_compile.targets import load_target
 

@@ -20,8 +20,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from snn_compile.backend import get_backend  # noqa: E402
-from snn_compile.backends.emulator import run_network  # noqa: E402
-from snn_compile.backends.emulator.engine import encode_input  # noqa: E402
+from snn_compile.emulator import run_network  # noqa: E402
+from snn_compile.emulator.engine import encode_input  # noqa: E402
 from snn_compile.backends.onnx import export_onnx  # noqa: E402
 from snn_compile.backends.onnx.backend import _session  # noqa: E402
 from snn_compile.ir.fixed import QLayer, QNetwork, QNeuron  # noqa: E402
@@ -70,7 +70,7 @@ def test_window_equals_emulator(targets, target_name, case):
         ref = run_network(net, spikes)
         assert_same_trace(net, backend.run(net, spikes), ref, f"{target_name} seed {seed}")
         fmt = targets[target_name].neuron
-        limits = (("u", fmt.u_bits), ("v", fmt.v_bits))
+        limits = (("u", fmt.u.bits), ("v", fmt.v.bits))
         saturated += sum(int(np.abs(ref.layers[layer.name][key]).max(initial=0)
                              >= (1 << (bits - 1)) - 1)
                          for layer in net.layers for key, bits in limits)
