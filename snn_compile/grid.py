@@ -94,6 +94,9 @@ class _TorchPrimitives:
     def as_int(self, cond):
         return cond
 
+    def count(self, v, thr, cap: int):
+        return torch.clamp(torch.floor(v / thr), 0, cap)
+
 
 def _straight_rule(rule):
     """The rule's exact value with a straight-through gradient (see the module docstring)."""

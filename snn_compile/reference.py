@@ -145,11 +145,17 @@ class _Neuron:
         self._threshold = _tensor(node.threshold, dtype)
         self._bias = _tensor(node.bias, dtype) if np.any(node.bias) else None
         self._above = torch.gt if node.spike_test == ">" else torch.ge
+        self._floor = _tensor(node.v_floor, dtype)
+        self._cap = None if node.max_spikes is None else float(node.max_spikes)
         self.v = torch.zeros(batch, *node.shape, dtype=dtype)
         self.record = {"spikes": [], "v": []}
 
     def _fire(self, v: torch.Tensor) -> torch.Tensor:
         return self._above(v - self._threshold, 0).to(self._dtype)
+
+    def _count(self, v: torch.Tensor) -> torch.Tensor:
+        """Multi-spike output: ``clip(floor(v / thr), 0, max_spikes)``."""
+        return torch.clamp(torch.floor(v / self._threshold), min=0, max=self._cap)
 
     def _integrate(self, v, inputs):
         raise NotImplementedError
@@ -170,10 +176,16 @@ class _Neuron:
             v = v - r * self._threshold
         elif r is not None and reset == "zero" and node.reset_discards_input:
             v = v - r * v
-        s = self._fire(v)
+        s = self._count(v) if node.multi_spike else self._fire(v)
         if node.reset_timing != "next_step" and reset != "none":
-            amount = self._threshold if reset == "subtract" else v
-            v = v - (s if r is None else s - r) * amount
+            if reset == "subtract":
+                v = v - (s if r is None else s - r) * self._threshold
+            elif node.multi_spike:
+                v = v * (s == 0).to(self._dtype)
+            else:
+                v = v - (s if r is None else s - r) * v
+        if self._floor is not None:
+            v = torch.relu(v - self._floor) + self._floor
         self.v = v
         self.record["spikes"].append(s)
         self.record["v"].append(v)

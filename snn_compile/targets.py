@@ -96,6 +96,9 @@ class Features:
     synapse_bias: bool        # a bias can be added to the synaptic current u
     max_synapse_delay: int = field(metadata=_range(0, 1 << 16))
     zero_reset_discards_input: bool = False  # snnTorch Synaptic's zero reset (loses the step)
+    max_spikes: int = field(default=1, metadata=_range(1, 1 << 16))  # > 1: multi-spike output
+    membrane_floor: bool = False  # a lower bound on the membrane (Sinabs' min_v_mem)
+    custom_features: list = field(default_factory=list)  # only through a custom neuron program
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,10 @@ class Target:
             table = {}
             for f in dataclasses.fields(SECTIONS[section]):
                 value = getattr(getattr(self, section), f.name)
-                if value is not None:
-                    table[f.name] = str(value) if isinstance(value, IntType) else value
+                given = f"{section}.{f.name}" in self.sources
+                if value is None or (not given and value == _default(f)):
+                    continue  # a default the file did not state
+                table[f.name] = str(value) if isinstance(value, IntType) else value
             out[section] = table
         out["sources"] = dict(self.sources)
         return out
@@ -190,6 +195,14 @@ class Target:
     def from_dict(cls, raw: dict, origin: str = "<embedded target>") -> "Target":
         """Rebuild a target from :meth:`as_dict` data (validated like a file)."""
         return _build(json.loads(json.dumps(raw)), origin)
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
 
 
 # ----------------------------------------------------------------------------- locating files
@@ -392,7 +405,8 @@ def _section_values(table: dict, cls, section: str, path) -> dict:
                               hint=f"allowed keys: {sorted(fields)}")
         out[key] = _convert(value, hints[key], fields[key].metadata, f"{section}.{key}", path)
     for key, f in fields.items():
-        if key not in out and f.default is dataclasses.MISSING:
+        if key not in out and f.default is dataclasses.MISSING \
+                and f.default_factory is dataclasses.MISSING:
             raise TargetError("missing key", file=path, value=f"{section}.{key}")
     return out
 

@@ -68,3 +68,7 @@ class ExactOps:
     def as_int(self, cond):
         out = np.where(cond, 1, 0)
         return out.astype(object) if out.ndim else int(out)
+
+    def count(self, v, thr, cap: int):
+        out = np.minimum(np.maximum(v // thr, 0), cap)
+        return out if np.ndim(out) else int(out)

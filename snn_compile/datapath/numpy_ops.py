@@ -80,5 +80,8 @@ class NumpyOps:
     def as_int(self, cond):
         return np.asarray(cond).astype(np.int64)
 
+    def count(self, v, thr, cap: int):
+        return np.clip(np.floor_divide(v, thr), 0, cap).astype(np.int64)
+
 
 NUMPY = NumpyOps()

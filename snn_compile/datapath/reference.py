@@ -13,7 +13,9 @@ import numpy as np
 from ..ir.fixed import QNetwork, QProjection
 from ..trace import Trace
 from .exact import ExactOps, as_exact
-from .step import NeuronConfig, NeuronParams, contribution, neuron_step, synaptic_input
+from .step import (
+    NeuronConfig, NeuronParams, contribution, neuron_step, spike_dtype, synaptic_input,
+)
 
 O = ExactOps()
 
@@ -90,7 +92,10 @@ def run_reference(net: QNetwork, spikes) -> Trace:
             a = synaptic_input(O, parts, bias, dense_bits)
             s, u[name], v[name] = neuron_step(O, configs[name], params[name], u[name],
                                               v[name], a)
-            s_int = np.zeros((batch, pop.size), dtype=object) if s is None else O.as_int(s)
+            if s is None:
+                s_int = np.zeros((batch, pop.size), dtype=object)
+            else:
+                s_int = s if configs[name].max_spikes > 1 else O.as_int(s)
             spikes_of[name].append(s_int)
             rec[name]["spikes"].append(s_int)
             rec[name]["u"].append(u[name])
@@ -99,7 +104,7 @@ def run_reference(net: QNetwork, spikes) -> Trace:
     for pop in net.populations:
         shape = (steps, batch, *pop.shape)
         layers[pop.name] = {
-            "spikes": _stack(rec[pop.name]["spikes"], shape).astype(np.uint8),
+            "spikes": _stack(rec[pop.name]["spikes"], shape).astype(spike_dtype(pop.neuron)),
             "u": _stack(rec[pop.name]["u"], shape),
             "v": _stack(rec[pop.name]["v"], shape),
         }

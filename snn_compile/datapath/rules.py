@@ -50,6 +50,7 @@ class Primitives(Protocol):
     def minimum(self, a, b): ...
     def maximum(self, a, b): ...
     def as_int(self, cond): ...          # boolean -> 0/1
+    def count(self, v, thr, cap: int): ...  # clip(floor(v / thr), 0, cap), thr > 0
 
 
 @dataclass(frozen=True)
@@ -154,11 +155,13 @@ RULES: dict[str, dict[str, Rule]] = _table(
 #: The neuron features of the step (:mod:`.step`): each is a static switch of a population.
 FEATURES: dict[str, tuple] = {
     "reset": ("zero", "subtract", "none"),
-    "reset_timing": ("same_step", "next_step"),
+    "reset_timing": ("same_step", "next_step", "immediate"),
     "reset_discards_input": (False, True),
     "has_current": (False, True),
     "spiking": (True, False),
     "input_bias": (False, True),
+    "multi_spike": (False, True),
+    "membrane_floor": (False, True),
 }
 
 

@@ -80,6 +80,8 @@ class NeuronConfig:
     spiking: bool
     has_current: bool
     immediate: bool = False          # reset right after each spike: no reset flag r
+    max_spikes: int = 1              # > 1: a multi-spike population (its output is a count)
+    has_floor: bool = False          # a membrane floor v_floor
     leak_free: bool = False          # m_v == 2**decay_bits everywhere: the decay is the identity
     reset_flag_is_zero: bool = False  # proven: the reset flag r is always 0 (see of())
 
@@ -103,6 +105,7 @@ class NeuronConfig:
             immediate=neuron.reset_timing == "immediate",
             discards_input=bool(neuron.reset_discards_input), spiking=bool(neuron.spiking),
             has_current=bool(neuron.has_current),
+            max_spikes=int(neuron.max_spikes), has_floor=neuron.v_floor is not None,
             leak_free=optimise and bool(np.all(np.asarray(neuron.decay_v) == 1 << k)),
             reset_flag_is_zero=optimise and zero_same and neuron.spiking and not zero_passes)
 
@@ -120,6 +123,7 @@ class NeuronParams:
     threshold: Any
     bias: Any
     has_bias: bool = True
+    v_floor: Any = None
 
     @classmethod
     def of(cls, o, neuron, flat_size: int | None = None) -> "NeuronParams":
@@ -132,7 +136,13 @@ class NeuronParams:
             return o.const(np.broadcast_to(arr, neuron.shape).reshape(-1))
         return cls(m_u=value(neuron.decay_u), m_v=value(neuron.decay_v),
                    threshold=value(neuron.threshold), bias=value(neuron.bias),
-                   has_bias=bool(np.any(np.asarray(neuron.bias))))
+                   has_bias=bool(np.any(np.asarray(neuron.bias))),
+                   v_floor=None if neuron.v_floor is None else value(neuron.v_floor))
+
+
+def spike_dtype(neuron):
+    """The numpy type of a population's recorded spikes (uint8: 0/1 or counts up to 255)."""
+    return np.uint8 if neuron.max_spikes <= 255 else np.int32
 
 
 def spike_test(o, cfg: NeuronConfig, v, thr):
@@ -173,6 +183,8 @@ def membrane(o, cfg: NeuronConfig, p: NeuronParams, v_prev, u):
     v = apply(o, "overflow", cfg.v_overflow, wrap(o, y, ib), cfg.v_bits)
     if zero and cfg.discards_input and r is not None:
         v = o.where(r, o.const(0), v)
+    if cfg.spiking and cfg.max_spikes > 1:
+        return _multi_spike(o, cfg, p, v)
     s = spike_test(o, cfg, v, thr) if cfg.spiking else None
     if s is not None and hasattr(o, "spikes"):  # a family's gradient hook (torch: surrogate)
         s = o.spikes(s, v, thr)
@@ -190,6 +202,21 @@ def membrane(o, cfg: NeuronConfig, p: NeuronParams, v_prev, u):
             v = o.where(s, o.const(0), v)  # v' - s * v'
         else:
             v = o.sub(v, o.mul(change, v))
+    if cfg.has_floor:
+        v = o.maximum(v, p.v_floor)
+    return s, v
+
+
+def _multi_spike(o, cfg: NeuronConfig, p: NeuronParams, v):
+    """Count ``s = clip(v' // thr, 0, max_spikes)``, the immediate reset, the floor."""
+    s = o.count(v, p.threshold, cfg.max_spikes)
+    if cfg.reset == "subtract":
+        v = apply(o, "overflow", cfg.v_overflow,
+                  wrap(o, o.sub(v, o.mul(s, p.threshold)), cfg.intermediate_bits), cfg.v_bits)
+    elif cfg.reset == "zero":
+        v = o.where(o.gt(s, o.const(0)), o.const(0), v)
+    if cfg.has_floor:
+        v = o.maximum(v, p.v_floor)
     return s, v
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..datapath.numpy_ops import NUMPY as O
-from ..datapath.step import NeuronConfig, NeuronParams, contribution, current, membrane, wrap
+from ..datapath.step import (
+    NeuronConfig, NeuronParams, contribution, current, membrane, spike_dtype, wrap,
+)
 from ..ir.fixed import QNetwork, QPopulation
 from ..trace import Trace
 from .synapse import product
@@ -110,7 +112,7 @@ class _Population:
             + (fmt.v_overflow == "wrap_lava")
         self.u = np.zeros((B, n), np.int64)
         self.v = np.zeros((B, n), np.int64)
-        self.out_s = np.zeros((T, B, n), np.uint8)
+        self.out_s = np.zeros((T, B, n), spike_dtype(pop.neuron))
         self.out_u = np.empty((T, B, n), state_dtype(u_bits))
         self.out_v = np.empty((T, B, n), state_dtype(v_bits))
 

@@ -23,9 +23,12 @@ Integer datapath of population ``P`` at step ``t`` (the rule names come from the
     v'    = ovf_v(wrap_ib(rnd(v0 * m_v >> decay_bits) + u[t] + bias - (r * thr if subtract)))
     v'    = 0 where r                          (reset "zero" with reset_discards_input)
     s[t]  = test(v', thr)                      # '>' or '>='; 0 for a non-spiking readout
+          = clip(v' // thr, 0, max_spikes)     (a multi-spike population: a count)
     v[t]  = v'                                 (next_step)
           = ovf_v(wrap_ib(v' - (s - r) * thr)) (same_step and immediate, subtract)
-          = v' - (s - r) * v'                  (same_step and immediate, zero)
+          = v' - (s - r) * v'                  (same_step and immediate, zero; multi-spike:
+                                                 0 where s > 0)
+    v[t]  = max(v[t], v_floor)                 (with a membrane floor)
 
 (``ib = accumulator.intermediate``; every intermediate is a 64-bit two's complement integer.)
 Populations without current memory have ``m_u = 0``. The float value of a state is
@@ -128,7 +131,9 @@ class QNeuron:
 
     ``decay_u``/``decay_v`` are the multipliers ``m_u``/``m_v`` (``2**decay_bits`` = no decay),
     ``threshold`` and ``bias`` are in state units (already shifted), ``spiking=False`` marks a
-    non-spiking readout whose output is ``v``.
+    non-spiking readout whose output is ``v``. ``max_spikes > 1`` makes a multi-spike population
+    (its output is the count ``clip(v' // thr, 0, max_spikes)``, reset immediately) and
+    ``v_floor`` (state units, or None) bounds the membrane from below after the reset.
     """
 
     shape: Shape
@@ -142,9 +147,21 @@ class QNeuron:
     spike_test: SpikeTest = ">"
     spiking: bool = True
     has_current: bool = False  # CUBA: the current u has memory (m_u > 0)
+    max_spikes: int = 1
+    v_floor: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if isinstance(self.max_spikes, bool) or int(self.max_spikes) != self.max_spikes \
+                or self.max_spikes < 1:
+            raise GraphError("max_spikes must be a positive integer", value=self.max_spikes)
+        object.__setattr__(self, "max_spikes", int(self.max_spikes))
+        if self.max_spikes > 1 and self.reset_timing != "immediate":
+            raise GraphError("a multi-spike population resets immediately",
+                             value=f"reset_timing {self.reset_timing!r}")
+        if self.v_floor is not None:
+            object.__setattr__(self, "v_floor", _int_array(self.v_floor))
+            np.broadcast_to(self.v_floor, self.shape)
         for key in ("decay_u", "decay_v", "threshold", "bias"):
             value = _int_array(getattr(self, key))
             try:

@@ -26,6 +26,15 @@ Neuron conventions shared by :class:`LIF`, :class:`CubaLIF` and :class:`IF`
     reset_timing="immediate":  v[t] = v' - s[t] * thr              (subtract)
                                v[t] = v' - s[t] * v'               (zero)
 
+Multi-spike neurons (``max_spikes > 1``, Sinabs' ``MultiSpike``, Rockpool's
+``max_spikes_per_dt``) emit a count instead of a single spike, with the immediate reset::
+
+    s[t] = clip(floor(v' / thr), 0, max_spikes)     (max_spikes None: no cap)
+    v[t] = v' - s[t] * thr  (subtract)   v[t] = 0 where s[t] > 0  (zero)
+
+A membrane floor (``v_floor``, Sinabs' ``min_v_mem``) is applied last, after the reset:
+``v[t] = relu(v[t] - v_floor) + v_floor`` (Sinabs' float32 formula; ``max(v, v_floor)``).
+
 ``next_step`` and ``same_step`` are snnTorch's update word for word (``reset_delay=True`` and
 ``False``): snnTorch re-tests the stored membrane, so a membrane left above the threshold after
 a subtraction is reset again in the next step. ``immediate`` is the textbook reset right after
@@ -354,6 +363,8 @@ class NeuronNode(Node):
 
     ``shape`` is the population shape. ``threshold`` and ``bias`` broadcast to it. ``grid``
     (optional) freezes the population's fixed-point arithmetic (see :class:`StateGrid`).
+    ``max_spikes`` > 1 (or None: unbounded) makes it a multi-spike neuron and ``v_floor`` (or
+    None) bounds its membrane from below (see the module docstring).
     """
 
     shape: Shape
@@ -363,6 +374,8 @@ class NeuronNode(Node):
     reset_timing: ResetTiming = "next_step"
     reset_discards_input: bool = False
     spike_test: SpikeTest = ">"
+    max_spikes: int | None = 1
+    v_floor: np.ndarray | None = None
     grid: StateGrid | None = None
 
     stateful: ClassVar[bool] = True
@@ -386,8 +399,28 @@ class NeuronNode(Node):
             if getattr(self, key) not in allowed:
                 raise GraphError(f"unknown {key}", node=self.name, value=getattr(self, key),
                                  hint=f"use one of {allowed}")
+        if self.max_spikes is not None and (isinstance(self.max_spikes, bool) or int(
+                self.max_spikes) != self.max_spikes or self.max_spikes < 1):
+            raise GraphError("max_spikes must be a positive integer or None", node=self.name,
+                             value=self.max_spikes)
+        if self.multi_spike and self.reset_timing != "immediate":
+            raise GraphError("a multi-spike neuron resets immediately", node=self.name,
+                             value=f"reset_timing {self.reset_timing!r}",
+                             hint="use reset_timing='immediate'")
+        if self.v_floor is not None:
+            floor = _finite(self.name, "v_floor", _array(self.v_floor))
+            try:
+                np.broadcast_to(floor, self.shape)
+            except ValueError:
+                raise GraphError("v_floor does not fit the neuron shape", node=self.name,
+                                 value=f"{floor.shape} vs {self.shape}") from None
+            object.__setattr__(self, "v_floor", floor)
         if self.grid is not None:
             self._check_grid()
+
+    @property
+    def multi_spike(self) -> bool:
+        return self.max_spikes is None or self.max_spikes > 1
 
     def _check_grid(self):
         for key in ("weight_scale",) + StateGrid.INTS:

@@ -30,6 +30,8 @@ class FloatNeuron:
     reset_timing: str
     reset_discards_input: bool
     spike_test: str
+    max_spikes: int | None = 1          # None: uncapped multi-spike
+    v_floor: np.ndarray | None = None   # float units
     notes: list = field(default_factory=list)
 
     @classmethod
@@ -48,7 +50,13 @@ class FloatNeuron:
             reset=node.reset if spiking else "none",
             reset_timing=node.reset_timing if spiking else "same_step",
             reset_discards_input=bool(node.reset_discards_input) if spiking else False,
-            spike_test=node.spike_test if spiking else ">")
+            spike_test=node.spike_test if spiking else ">",
+            max_spikes=node.max_spikes if spiking else 1,
+            v_floor=None if not spiking or node.v_floor is None else full(node.v_floor))
+
+    @property
+    def multi_spike(self) -> bool:
+        return self.max_spikes is None or self.max_spikes > 1
 
     @property
     def size(self) -> int:
@@ -76,15 +84,22 @@ def map_features(neuron: FloatNeuron, target: Target) -> tuple[FloatNeuron, bool
         neuron = replace(neuron, reset_timing="same_step")
         notes.append("zero reset moved from next step to same step (identical spikes; the "
                      "recorded membrane is the reset value instead of the pre-reset value)")
+    if (neuron.reset == "zero" and neuron.reset_timing == "immediate" and not neuron.multi_spike
+            and "immediate" not in feats.reset_timings):
+        neuron = replace(neuron, reset_timing="same_step")  # identical for a positive threshold
+    extras = _extra_features(neuron, target, notes)
     native = (neuron.reset in feats.reset_modes and neuron.reset_timing in feats.reset_timings
               and neuron.spike_test in feats.spike_tests
-              and (not neuron.reset_discards_input or feats.zero_reset_discards_input))
+              and (not neuron.reset_discards_input or feats.zero_reset_discards_input)
+              and not extras)
     neuron = replace(neuron, notes=notes)
     if native:
         return neuron, False
     wanted = (f"reset '{neuron.reset}' ({neuron.reset_timing}"
               f"{', input discarded' if neuron.reset_discards_input else ''}), "
               f"spike test '{neuron.spike_test}'")
+    if extras:
+        wanted += " with " + " and ".join(extras)
     if feats.custom_reset_modes and neuron.reset in feats.reset_modes + feats.custom_reset_modes:
         notes.append(f"{wanted} is not a standard {target.name} neuron: it runs as a custom "
                      "neuron model (real hardware needs a custom neuron program)")
@@ -93,6 +108,45 @@ def map_features(neuron: FloatNeuron, target: Target) -> tuple[FloatNeuron, bool
                            hint=f"supported resets {feats.reset_modes} timed "
                                 f"{feats.reset_timings} with spike test {feats.spike_tests}; "
                                 "retrain with e.g. reset_mechanism='zero' or pick another target")
+
+
+def _extra_features(neuron: FloatNeuron, target: Target, notes: list) -> list[str]:
+    """Multi-spike output and a membrane floor: refused where the target has none, listed
+    (for the custom neuron program) where only its custom program has them."""
+    feats, used = target.features, []
+    if neuron.multi_spike:
+        if feats.max_spikes < 2:
+            raise UnsupportedError(f"target '{target.name}' sends single spikes; this layer "
+                                   "emits several per step", node=neuron.name,
+                                   value=f"max_spikes {neuron.max_spikes}",
+                                   hint="use single-spike neurons (e.g. Sinabs SingleSpike, "
+                                        "Rockpool max_spikes_per_dt=1) or an FPGA/cpu target")
+        cap = feats.max_spikes if neuron.max_spikes is None else neuron.max_spikes
+        if cap > feats.max_spikes:
+            raise UnsupportedError(f"target '{target.name}' sends at most {feats.max_spikes} "
+                                   "spikes per step", node=neuron.name,
+                                   value=f"max_spikes {neuron.max_spikes}",
+                                   hint="cap the spike count lower when training")
+        if neuron.max_spikes is None:
+            notes.append(f"uncapped multi-spike output capped at {cap} spikes per step (the "
+                         "target's spike payload); larger counts saturate")
+        if "multi_spike" in feats.custom_features:
+            used.append("multi-spike output")
+    if neuron.v_floor is not None:
+        if not feats.membrane_floor:
+            raise UnsupportedError(f"target '{target.name}' has no membrane floor",
+                                   node=neuron.name, hint="train without a floor (Sinabs: "
+                                                          "min_v_mem=None)")
+        if "membrane_floor" in feats.custom_features:
+            used.append("a membrane floor")
+    return used
+
+
+def spike_cap(neuron: FloatNeuron, target: Target) -> int:
+    """The fixed-point ``max_spikes`` of a population."""
+    if not neuron.multi_spike:
+        return 1
+    return target.features.max_spikes if neuron.max_spikes is None else int(neuron.max_spikes)
 
 
 def require_shared(neuron: FloatNeuron, target: Target) -> None:

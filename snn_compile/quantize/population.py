@@ -21,7 +21,7 @@ from ..errors import QuantizationError, UnsupportedError
 from ..ir.fixed import QNeuron, QPopulation, QProjection
 from ..targets import Target
 from . import registers as reg
-from .neuron import FloatNeuron, check_model, map_features, require_shared
+from .neuron import FloatNeuron, check_model, map_features, require_shared, spike_cap
 from .scales import (
     choose_scale, exponent_range, land_threshold, round_grid, state_estimate, weight_grid,
     weight_peak,
@@ -156,7 +156,8 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         threshold=reg.compact(thr_int, shape), bias=reg.compact(bias_int, shape),
         reset=neuron.reset, reset_timing=neuron.reset_timing,
         reset_discards_input=neuron.reset_discards_input, spike_test=neuron.spike_test,
-        spiking=neuron.spiking, has_current=neuron.cuba)
+        spiking=neuron.spiking, has_current=neuron.cuba, max_spikes=spike_cap(neuron, target),
+        v_floor=_floor(neuron, thr_int, scale_flat, target))
     qpop = QPopulation(name=name, neuron=qneuron,
                        input_bias=None if input_bias is None else input_bias.reshape(shape),
                        scale=np.array(scale if np.ndim(scale) == 0 else scale.reshape(shape)),
@@ -177,6 +178,20 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         (ranges["i"] if neuron.cuba else ranges["current"]) * s_max / fmt.u.max,
         custom_neuron=custom, notes=notes)
     return qpop, qprojs, report
+
+
+def _floor(neuron: FloatNeuron, thr_int, scale_flat, target: Target):
+    """The membrane floor in state units (exactly ``-threshold`` when it is ``-threshold``)."""
+    if neuron.v_floor is None:
+        return None
+    floor = neuron.v_floor.reshape(-1)
+    exact = np.where(floor == -neuron.threshold.reshape(-1), -thr_int,
+                     np.rint(floor * scale_flat)).astype(np.int64)
+    lo = target.neuron.v.min
+    if exact.min() < lo:
+        raise QuantizationError("membrane floor below the voltage register", node=neuron.name,
+                                value=f"{exact.min()} < {lo}")
+    return reg.compact(exact, neuron.shape)
 
 
 def _thresholds(neuron: FloatNeuron, s_w, wexp: int, target: Target, scale_flat):

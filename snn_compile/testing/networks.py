@@ -123,7 +123,23 @@ def random_spikes(rng: np.random.Generator, net: QNetwork, steps: int, batch: in
 # ----------------------------------------------------------------------------- graphs
 
 FEATURES = ("skip", "merge", "elementwise", "delay", "input_bias", "graded_input",
-            "readout", "recurrent", "feedback", "cuba", "conv", "overload")
+            "readout", "recurrent", "feedback", "cuba", "conv", "overload", "multi_spike",
+            "membrane_floor")
+
+
+def _extras(rng, target: Target, neuron: QNeuron, want: dict, spiking: bool) -> QNeuron:
+    """Multi-spike output and a membrane floor, where drawn and the target has them."""
+    from dataclasses import replace
+
+    feats = target.features
+    if spiking and want.get("multi_spike") and feats.max_spikes > 1 and rng.random() < 0.6:
+        reset = str(rng.choice([r for r in ("subtract", "zero")
+                                if r in feats.reset_modes + feats.custom_reset_modes]))
+        neuron = replace(neuron, max_spikes=int(rng.integers(2, min(feats.max_spikes, 9) + 1)),
+                         reset=reset, reset_timing="immediate", spike_test=">=")
+    if spiking and want.get("membrane_floor") and feats.membrane_floor and rng.random() < 0.6:
+        neuron = replace(neuron, v_floor=-np.asarray(neuron.threshold))
+    return neuron
 
 
 def random_network(rng: np.random.Generator, target: Target, *, features=FEATURES,
@@ -180,6 +196,7 @@ def random_network(rng: np.random.Generator, target: Target, *, features=FEATURE
         spiking = not (last and want.get("readout"))
         neuron = random_neuron(rng, target, (n_out,), cuba=cuba, spiking=spiking,
                                reset="none" if not spiking else None)
+        neuron = _extras(rng, target, neuron, want, spiking)
         bias = None
         if want.get("input_bias") and feats.synapse_bias and cuba and rng.random() < 0.5:
             bias = rng.integers(-64, 64, size=(n_out,))
