@@ -101,7 +101,8 @@ def neuron_features(pop) -> dict[str, Any]:
     return {"reset": n.reset, "reset_timing": n.reset_timing,
             "reset_discards_input": bool(n.reset_discards_input),
             "has_current": bool(n.has_current), "spiking": bool(n.spiking),
-            "input_bias": pop.input_bias is not None}
+            "input_bias": pop.input_bias is not None, "multi_spike": n.max_spikes > 1,
+            "membrane_floor": n.v_floor is not None}
 
 
 def missing_capabilities(net, caps: Capabilities) -> list[tuple[str, str]]:

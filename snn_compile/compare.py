@@ -87,11 +87,16 @@ def predictions(trace: Trace, steps: int | None = None, offset: int = 0,
 
 
 def traces_identical(a: Trace, b: Trace, keys=("spikes", "u", "v")) -> str | None:
-    """None when every recorded state is equal, else a sentence naming the first mismatch."""
+    """None when every recorded state of ``a`` is present and equal in ``b``, else a sentence
+    naming the first difference (a layer or state missing from ``b`` is a difference)."""
     for name, states in a.layers.items():
+        if name not in b.layers:
+            return f"layer {name} missing"
         for key in keys:
-            if key not in states or key not in b.layers.get(name, {}):
+            if key not in states:
                 continue
+            if key not in b.layers[name]:
+                return f"layer {name} {key} missing"
             x, y = np.asarray(states[key]), np.asarray(b.layers[name][key])
             if x.shape != y.shape:
                 return f"layer {name} {key}: shapes {x.shape} vs {y.shape}"

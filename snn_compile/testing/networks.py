@@ -124,7 +124,7 @@ def random_spikes(rng: np.random.Generator, net: QNetwork, steps: int, batch: in
 
 FEATURES = ("skip", "merge", "elementwise", "delay", "input_bias", "graded_input",
             "readout", "recurrent", "feedback", "cuba", "conv", "overload", "multi_spike",
-            "membrane_floor")
+            "membrane_floor", "discards_input")
 
 
 def _extras(rng, target: Target, neuron: QNeuron, want: dict, spiking: bool) -> QNeuron:
@@ -137,6 +137,9 @@ def _extras(rng, target: Target, neuron: QNeuron, want: dict, spiking: bool) -> 
                                 if r in feats.reset_modes + feats.custom_reset_modes]))
         neuron = replace(neuron, max_spikes=int(rng.integers(2, min(feats.max_spikes, 9) + 1)),
                          reset=reset, reset_timing="immediate", spike_test=">=")
+    if want.get("discards_input") and neuron.reset == "zero" and neuron.max_spikes == 1 \
+            and neuron.reset_timing != "immediate":
+        neuron = replace(neuron, reset_discards_input=True)  # snnTorch Synaptic's zero reset
     if spiking and want.get("membrane_floor") and feats.membrane_floor and rng.random() < 0.6:
         neuron = replace(neuron, v_floor=-np.asarray(neuron.threshold))
     return neuron
