@@ -86,6 +86,7 @@ class Capabilities:
     graded_input: bool = True
     recurrence: bool = True
     max_fan_in: int | None = None
+    datapath: str | None = None  # a shipped target whose arithmetic the network must have
     notes: dict = field(default_factory=dict)  # capability -> why it is missing / what to do
 
     def allows_rule(self, kind: str, name: str) -> bool:
@@ -108,6 +109,16 @@ def neuron_features(pop) -> dict[str, Any]:
 def missing_capabilities(net, caps: Capabilities) -> list[tuple[str, str]]:
     """``(node, what is missing)`` for everything in ``net`` that ``caps`` does not allow."""
     out = []
+    if caps.datapath is not None:
+        from .targets import load_target
+
+        want, got = load_target(caps.datapath).datapath(), net.target.datapath()
+        differ = sorted(f"{section}.{key}" for section in want
+                        for key in set(want[section]) | set(got[section])
+                        if want[section].get(key) != got[section].get(key))
+        if differ:
+            out.append((net.target.name, f"the {caps.datapath} datapath (differs in "
+                                         f"{', '.join(differ[:4])})"))
     fmt = net.target.neuron
     for kind, name in (("overflow", fmt.u_overflow), ("overflow", fmt.v_overflow),
                        ("rounding", fmt.decay_rounding)):
