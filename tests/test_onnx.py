@@ -199,3 +199,39 @@ def test_emit_runs_in_fresh_interpreter(targets, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all equal" in proc.stdout
+
+
+@pytest.mark.parametrize("kind,name", [(k, n) for k, t in __import__(
+    "snn_compile.datapath.rules", fromlist=["RULES"]).RULES.items() for n in t])
+def test_onnx_family_equals_the_specification(kind, name):
+    """Each rule of the table built from OnnxOps and run by onnxruntime equals the spec."""
+    from onnx import helper
+
+    from snn_compile.backends.onnx.arith import OnnxOps
+    from snn_compile.backends.onnx.builder import INT64, GraphBuilder, make_model
+    from snn_compile.datapath.exact import ExactOps, as_exact
+    from snn_compile.datapath.step import apply
+
+    rng = np.random.default_rng(abs(hash((kind, name))) % 2**32)
+    for _ in range(8):
+        param = int(rng.integers(2, 40)) if kind == "overflow" else int(rng.integers(0, 20))
+        x = np.concatenate([[0, 1, -1, 1 << 20, -(1 << 20)],
+                            rng.integers(-2**44, 2**44, size=100)]).astype(np.int64)
+        b = GraphBuilder()
+        o = OnnxOps(b)
+        thr = b.const(rng.integers(-2**20, 2**20, size=x.size)) if kind == "spike_test" else None
+        out = apply(o, kind, name, "x", thr if kind == "spike_test" else param)
+        if kind == "spike_test":
+            out = o.as_int(out)
+        out = b.op("Identity", out, out="y")
+        graph = b.graph("rule", [helper.make_tensor_value_info("x", INT64, [x.size])],
+                        [helper.make_tensor_value_info("y", INT64, [x.size])])
+        got = _session(make_model(graph, {})).run(None, {"x": x})[0]
+        if kind == "spike_test":
+            init = {i.name: i for i in graph.initializer}
+            thr_values = onnx.numpy_helper.to_array(init[thr])
+            want = np.asarray(apply(ExactOps(), kind, name, as_exact(x), as_exact(thr_values)),
+                              np.int64)
+        else:
+            want = np.asarray(apply(ExactOps(), kind, name, as_exact(x), param), np.int64)
+        np.testing.assert_array_equal(got, want)
