@@ -179,6 +179,18 @@ def load_network(path) -> QNetwork:
                              file=json_path, hint="compile the model again with -o") from None
 
 
+def network_from_files(files: dict[str, bytes], origin: str = "<compiled network>") -> QNetwork:
+    """The network of :func:`network_files` output (bytes in memory)."""
+    try:
+        doc = json.loads(files[JSON_NAME])
+        with np.load(io.BytesIO(files[NPZ_NAME]), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (KeyError, ValueError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"malformed compiled network ({type(exc).__name__})",
+                             file=origin) from None
+    return _build(doc, arrays, origin)
+
+
 def _get(value, arrays: dict):
     if isinstance(value, str) and value.startswith("npz:"):
         return arrays[value[4:]]
