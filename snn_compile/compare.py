@@ -90,10 +90,19 @@ def predictions(trace: Trace, steps: int | None = None, offset: int = 0,
 
 
 def traces_identical(a: Trace, b: Trace, keys=("spikes", "u", "v")) -> str | None:
-    """None when every recorded state is equal, else a sentence naming the first mismatch."""
+    """None when every recorded state is equal, else a sentence naming the first mismatch.
+
+    A layer, or one of ``keys``, recorded in one trace but not the other is a mismatch.
+    """
+    missing = [(n, "a" if n in b.layers else "b") for n in {**a.layers, **b.layers}
+               if n not in a.layers or n not in b.layers]
+    if missing:
+        return f"layer {missing[0][0]!r} is missing from trace {missing[0][1]}"
     for name, states in a.layers.items():
         for key in keys:
-            if key not in states or key not in b.layers.get(name, {}):
+            if (key in states) != (key in b.layers[name]):
+                return f"layer {name!r} {key}: recorded in only one trace"
+            if key not in states:
                 continue
             x, y = np.asarray(states[key]), np.asarray(b.layers[name][key])
             if x.shape != y.shape:
