@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .escape import mpl_text
+
 
 def _pyplot():
     import matplotlib
@@ -31,8 +33,10 @@ def raster(float_trace, fixed_trace, agreements, path: Path, sample: int = 0) ->
         tq, nq = np.nonzero(q)
         ax.scatter(tf, nf, s=6, marker="o", label="float", color="tab:blue")
         ax.scatter(tq, nq, s=10, marker="x", label="fixed", color="tab:red", linewidths=0.7)
-        ax.set_ylabel(f"{agr.name}\nneuron")
-        ax.set_title(f"{agr.name}: {100 * agr.spike_agreement:.2f}% agreement", fontsize=9)
+        label = mpl_text(agr.name)  # names are text, never mathtext: parse_math=False
+        ax.set_ylabel(f"{label}\nneuron", parse_math=False)
+        ax.set_title(f"{label}: {100 * agr.spike_agreement:.2f}% agreement", fontsize=9,
+                     parse_math=False)
     axes[-1, 0].set_xlabel("time step (float timing)")
     axes[0, 0].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -44,9 +48,10 @@ def raster(float_trace, fixed_trace, agreements, path: Path, sample: int = 0) ->
 def agreement_bars(agreements, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(agreements)), 3))
-    names = [a.name for a in agreements]
+    names = [mpl_text(a.name) for a in agreements]
     values = [100 * a.spike_agreement for a in agreements]
-    ax.bar(names, values, color="tab:green")
+    ax.bar(range(len(values)), values, color="tab:green")
+    ax.set_xticks(range(len(values)), names, parse_math=False)
     ax.set_ylim(min(values + [90]) - 1, 100.5)
     ax.set_ylabel("spike agreement (%)")
     for i, v in enumerate(values):

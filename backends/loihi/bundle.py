@@ -27,6 +27,7 @@ import numpy as np
 
 from snn_compile.backends.emulator.engine import encode_input
 from snn_compile.errors import SnnCompileError
+from snn_compile.escape import filters
 from snn_compile.ir.fixed import QNetwork
 from snn_compile.trace import Trace
 
@@ -62,9 +63,11 @@ def json_bytes(data) -> bytes:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters.update(filters())  # every input string passes snn_compile.escape
+    return env
 
 
 def _layer_lines(manifest: dict) -> list[dict]:
