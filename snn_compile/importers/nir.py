@@ -328,10 +328,15 @@ def _flatten_subgraphs(nir_graph, prefix=""):
                                        node=full, value=f"{len(ins)} inputs, {len(outs)} outputs")
             entries[full] = [b for a, b in sub_edges if a == ins[0]]
             exits[full] = [a for a, b in sub_edges if b == outs[0]]
-            nodes.update({k: v for k, v in sub_nodes.items() if k not in (ins[0], outs[0])})
+            inner = {k: v for k, v in sub_nodes.items() if k not in (ins[0], outs[0])}
             edges += [(a, b) for a, b in sub_edges if a != ins[0] and b != outs[0]]
         else:
-            nodes[full] = node
+            inner = {full: node}
+        for key in inner:  # "s.fc" beside a subgraph "s" holding "fc" would merge silently
+            if key in nodes:
+                raise GraphError("two nodes get the same name when subgraphs are inlined",
+                                 node=key, hint="rename the node or the subgraph")
+        nodes.update(inner)
     for src, dst in nir_graph.edges:
         src, dst = f"{prefix}{src}", f"{prefix}{dst}"
         for a in exits.get(src, [src]):
