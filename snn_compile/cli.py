@@ -170,7 +170,8 @@ def _data(path, graph, what="data"):
 
 
 def cmd_compile(args) -> int:
-    from .pipeline import atomic_dir, compile_model, file_sha256
+    from .output import atomic_dir
+    from .pipeline import compile_model, file_sha256
 
     graph = _load(args)
     target = _target(args)
@@ -223,8 +224,11 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from .check import run_check, summary_lines, write_outputs
+    from .output import atomic_dir, check_output
     from .quantize import quantize
 
+    check_output(args.report)  # refuse a folder that is not ours before the long run
+    _junit_path(args.junit, args.report, args.report)
     graph = _load(args)
     target = _target(args)
     data, labels = _data(args.data, graph)
@@ -235,10 +239,29 @@ def cmd_check(args) -> int:
     else:
         net = quantize(graph, target, data[:, :128]).network
     result = run_check(graph, net, data, labels, thresholds)
-    write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
+    with atomic_dir(args.report) as tmp:  # the folder's ownership rule of -o
+        write_outputs(result, tmp, junit=_junit_path(args.junit, args.report, tmp),
+                      plots=not args.no_plots)
     print("\n".join(summary_lines(result.report)))
     print(f"report: {args.report / 'check.json'}")
     return 0 if result.passed else 1
+
+
+def _junit_path(junit: Path | None, report: Path, tmp: Path) -> Path | None:
+    """Where to write ``--junit``: inside the report folder's temporary copy when it lies in
+    the report folder; its folder must exist."""
+    if junit is None:
+        return None
+    junit, report = junit.absolute(), report.absolute()
+    if report in junit.parents:
+        inside = tmp / junit.relative_to(report)
+        if tmp != report:
+            inside.parent.mkdir(parents=True, exist_ok=True)
+        return inside
+    if not junit.parent.is_dir():
+        raise SnnCompileError("the folder of the --junit file does not exist", file=junit,
+                              hint="create it first, or write the file elsewhere")
+    return junit
 
 
 def cmd_targets(args) -> int:

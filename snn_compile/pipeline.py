@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from .check import Thresholds, run_check, summary_lines, write_outputs
 from .compare import pad_for_latency, traces_identical
 from .errors import SnnCompileError
 from .ir.graph import Graph
+from .output import atomic_dir  # noqa: F401  (moved to snn_compile.output)
 from .quantize import quantize
 from .targets import Target
 
@@ -83,50 +81,6 @@ def load_data(path, input_shape=None) -> tuple[np.ndarray, np.ndarray | None]:
                                   value=f"labels {labels.dtype} {labels.shape}, "
                                         f"{spikes.shape[1]} samples", hint=hint)
     return spikes, labels
-
-
-MARKER = "report.json"  # every output folder of snn-compile holds one
-
-
-def _check_output(out: Path) -> None:
-    """Refuse outputs that would destroy something snn-compile did not write."""
-    if out.resolve() == Path.cwd().resolve() or out.resolve() == out.resolve().parent:
-        raise SnnCompileError("the output folder cannot be the current or root folder",
-                              file=out, hint="pass a new folder, e.g. -o out/model")
-    if out.exists() and not out.is_dir():
-        raise SnnCompileError("output exists and is not a folder", file=out,
-                              hint="choose another -o path")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise SnnCompileError("output folder exists and was not written by snn-compile",
-                              file=out, hint="choose a new folder or empty this one")
-
-
-@contextmanager
-def atomic_dir(out: Path):
-    """Yield a temporary sibling of ``out``; move it into place only if the block succeeds.
-
-    An existing ``out`` is replaced only when it is empty or an earlier snn-compile output.
-    """
-    out = Path(out)
-    _check_output(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as exc:
-        raise SnnCompileError(f"cannot create the output folder ({exc.strerror})",
-                              file=out) from None
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_name: str,
