@@ -115,7 +115,13 @@ def _load(args):
 
     shape = None
     if args.input_shape:
-        shape = tuple(int(d) for d in args.input_shape.split(","))
+        try:
+            shape = tuple(int(d) for d in args.input_shape.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise SnnCompileError("--input-shape takes positive integers separated by commas",
+                                  value=repr(args.input_shape), hint="e.g. --input-shape 1,28,28")
     if not args.model.exists():
         raise SnnCompileError("model file not found", file=args.model)
     return load_model(args.model, arch=args.arch, trust_pickle=args.trust_pickle,
@@ -144,29 +150,17 @@ def _parse_value(text: str):
 
 
 def _thresholds(args, labels):
-    from .check import Thresholds
+    from .data import check_thresholds
 
-    if args.min_agreement is not None and not 0 <= args.min_agreement <= 1:
-        raise SnnCompileError("--min-agreement is a fraction in [0, 1]",
-                              value=args.min_agreement, hint="e.g. 0.99 for 99 %")
-    if args.max_accuracy_drop is not None and labels is None:
-        raise SnnCompileError("--max-accuracy-drop needs labels in the data file",
-                              hint="save labels=[B] next to spikes")
-    return Thresholds(min_agreement=args.min_agreement, max_accuracy_drop=args.max_accuracy_drop)
+    return check_thresholds(args.min_agreement, args.max_accuracy_drop,
+                            has_labels=labels is not None)
 
 
-def _data(path, graph, what="data"):
+def _data(path, graph):
     """Load an .npz of spikes (+ labels) for ``graph``; labels must name output neurons."""
-    from .pipeline import load_data
+    from .data import load_data, output_classes
 
-    spikes, labels = load_data(path, graph.inputs[0].shape)
-    if labels is not None:
-        classes = int(np.prod(graph.shapes[graph.outputs[0].name]))
-        if labels.min() < 0 or labels.max() >= classes:
-            raise SnnCompileError(f"{what} labels are not output neuron indices", file=path,
-                                  value=f"range [{labels.min()}, {labels.max()}], "
-                                        f"{classes} output neurons")
-    return spikes, labels
+    return load_data(path, graph.inputs[0].shape, output_classes(graph))
 
 
 def cmd_compile(args) -> int:
@@ -198,11 +192,12 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from . import budget
     from .backend import get_backend
     from .quantize import quantize
 
     graph = _load(args)
-    spikes, _ = _data(args.input, graph, "input")
+    spikes, _ = _data(args.input, graph)
     output = args.output if args.output.suffix == ".npz" else args.output.with_name(
         args.output.name + ".npz")  # numpy appends .npz; say the real name
     if not output.parent.is_dir():
@@ -214,6 +209,7 @@ def cmd_run(args) -> int:
                                   hint="pass --target (e.g. loihi2, cpu, xc7z020)")
         calibration = _data(args.calibration, graph)[0] if args.calibration else None
         network = quantize(graph, _target(args), calibration).network
+        budget.check_run(network, *spikes.shape[:2])
     else:
         network = graph
     trace = backend.run(network, spikes)
@@ -223,6 +219,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from . import budget
     from .check import run_check, summary_lines, write_outputs
     from .output import atomic_dir, check_output
     from .quantize import quantize
@@ -238,6 +235,7 @@ def cmd_check(args) -> int:
         net = balance(graph, target, data[:, :128]).network
     else:
         net = quantize(graph, target, data[:, :128]).network
+    budget.check_run(net, *data.shape[:2])
     result = run_check(graph, net, data, labels, thresholds)
     with atomic_dir(args.report) as tmp:  # the folder's ownership rule of -o
         write_outputs(result, tmp, junit=_junit_path(args.junit, args.report, tmp),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from .check import CheckResult, Thresholds, run_check, summary_lines
+from .check import CheckResult, run_check, summary_lines
+from .data import check_thresholds
 from .ir.graph import Graph
 from .quantize import quantize
 from .targets import load_target
@@ -26,14 +25,15 @@ def _graph(model, input_shape) -> Graph:
     return from_snntorch(model, input_shape)
 
 
-def _data(data):
-    if isinstance(data, (str, Path)):
-        from .pipeline import load_data
+def _data(data, graph: Graph):
+    """(spikes, labels) from a path, an array or a tuple, validated like the CLI's data."""
+    from .data import check_data, load_data, output_classes
 
-        return load_data(data)
-    if isinstance(data, tuple):
-        return np.asarray(data[0], np.float32), np.asarray(data[1])
-    return np.asarray(data, np.float32), None
+    shape, classes = graph.inputs[0].shape, output_classes(graph)
+    if isinstance(data, (str, Path)):
+        return load_data(data, shape, classes)
+    spikes, labels = data if isinstance(data, tuple) else (data, None)
+    return check_data(spikes, labels, input_shape=shape, classes=classes)
 
 
 def check_model(model, data, *, target: str = "loihi2", input_shape=None,
@@ -45,9 +45,10 @@ def check_model(model, data, *, target: str = "loihi2", input_shape=None,
     ``data``: an .npz path, a spikes array [T, B, ...], or (spikes, labels).
     """
     graph = _graph(model, input_shape)
-    spikes, labels = _data(data)
+    spikes, labels = _data(data, graph)
+    thresholds = check_thresholds(min_agreement, max_accuracy_drop, has_labels=labels is not None)
     net = quantize(graph, load_target(target), spikes[:, :128]).network
-    return run_check(graph, net, spikes, labels, Thresholds(min_agreement, max_accuracy_drop))
+    return run_check(graph, net, spikes, labels, thresholds)
 
 
 def assert_spikes_match(model, data, *, target: str = "loihi2", input_shape=None,
