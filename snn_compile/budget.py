@@ -6,7 +6,7 @@ run by that many steps. Readers ask :func:`check` (or :func:`check_array`) with 
 input *declares* before they read or allocate it, and get a
 :class:`~snn_compile.errors.SnnCompileError` with the numbers when it exceeds the budget.
 
-The budget is :data:`DEFAULT` (2 GiB) unless the environment variable ``SNN_COMPILE_MEMORY_BUDGET``
+The budget is :data:`DEFAULT` (1 GiB) unless the environment variable ``SNN_COMPILE_MEMORY_BUDGET``
 says otherwise (bytes, or with a suffix ``K``, ``M``, ``G``, ``T``: ``512M``, ``16G``); in Python,
 ``with budget.limit_to(nbytes):`` sets it for a block.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from .errors import SnnCompileError
 
 ENV = "SNN_COMPILE_MEMORY_BUDGET"
-DEFAULT = 2 << 30
+DEFAULT = 1 << 30
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _override: contextvars.ContextVar[int | None] = contextvars.ContextVar("budget", default=None)
 
@@ -77,7 +77,7 @@ def check(nbytes: int, what: str, *, file=None, node=None, detail: str | None = 
     if nbytes > budget:
         value = f"{human(nbytes)}" + (f", {detail}" if detail else "") + \
                 f"; the memory budget is {human(budget)}"
-        raise BudgetError(f"{what} needs more memory than the budget allows", file=file,
+        raise BudgetError(f"{what} would need more memory than the budget allows", file=file,
                           node=node, value=value,
                           hint=f"use a smaller input, or raise the budget with {ENV}=<size>, "
                                f"e.g. {ENV}={max(1, -(-nbytes // (1 << 30)) * 2)}G")
