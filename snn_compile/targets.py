@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import TargetError
+from .target_checks import check_limits, check_tables
 
 OVERFLOW_RULES = ("wrap", "wrap_lava", "saturate", "saturate_symmetric")
 ROUNDING_RULES = ("toward_zero", "floor", "nearest")
@@ -179,6 +180,7 @@ def _read_with_inheritance(name: str, seen: tuple) -> tuple[dict, Path]:
     if path in seen:
         raise TargetError("target inherits from itself", file=path)
     raw = _parse(path)
+    check_tables(raw, path)
     base_name = raw.pop("inherits", None)
     if base_name is None:
         return raw, path
@@ -217,6 +219,7 @@ def _build(raw: dict, path: Path) -> Target:
                     description=head.get("description", ""), aliases=head.get("aliases", []),
                     sources=dict(sources), path=str(path), **built)
     _check_rules(target, path)
+    check_limits(target, path)
     return target
 
 
