@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .boundary import guarded, parse_args
 from .errors import SnnCompileError
+from .escape import terminal
 
 SUBCOMMANDS = ("compile", "inspect", "run", "check", "targets", "backends")
 
@@ -95,17 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv if a != "--debug"), None)
     if first is not None and first not in SUBCOMMANDS and not first.startswith("-"):
         argv.insert(argv.index(first), "compile")  # bare `snn-compile MODEL --target T`
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(build_parser(), argv)  # usage errors: one line, status 2
+    except SystemExit as exit_:
+        return exit_.code or 0
     if args.command is None:
         build_parser().print_help()
         return 2
-    try:
-        return COMMANDS[args.command](args)
-    except SnnCompileError as exc:
-        if args.debug:
-            raise
-        print(f"snn-compile: error: {exc}", file=sys.stderr)
-        return 2
+    return guarded(lambda: COMMANDS[args.command](args), debug=args.debug)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -178,7 +177,7 @@ def cmd_compile(args) -> int:
     else:
         with atomic_dir(args.output) as tmp:
             result = compile_model(graph, target, tmp, **kwargs)
-    print("\n".join(result.lines))
+    print("\n".join(map(terminal, result.lines)))
     if args.output is not None:
         print(f"wrote {args.output}/")
     return 1 if result.failed else 0
@@ -240,7 +239,7 @@ def cmd_check(args) -> int:
     with atomic_dir(args.report) as tmp:  # the folder's ownership rule of -o
         write_outputs(result, tmp, junit=_junit_path(args.junit, args.report, tmp),
                       plots=not args.no_plots)
-    print("\n".join(summary_lines(result.report)))
+    print("\n".join(map(terminal, summary_lines(result.report))))
     print(f"report: {args.report / 'check.json'}")
     return 0 if result.passed else 1
 
@@ -266,7 +265,7 @@ def cmd_targets(args) -> int:
     from .targets import available_targets
 
     for name, description in available_targets().items():
-        print(f"{name:<12} {description}")
+        print(terminal(f"{name:<12} {description}"))
     return 0
 
 
@@ -277,9 +276,9 @@ def cmd_backends(args) -> int:
         try:
             backend = get_backend(name)
             status = backend.available() or "ready"
-            print(f"{name:<10} {status:<10} {backend.description}")
+            print(terminal(f"{name:<10} {status:<10} {backend.description}"))
         except SnnCompileError as exc:
-            print(f"{name:<10} broken     {exc}")
+            print(terminal(f"{name:<10} broken     {exc}"))
     return 0
 
 
