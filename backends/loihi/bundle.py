@@ -8,7 +8,8 @@ Layout of ``out_dir`` (fields of manifest.json are documented in BUNDLE.md, copi
     golden.npz        the emulator's Trace (Trace.to_npz_dict())
     run_lava.py       rebuilds the network with lava_net/ and writes lava_run.npz
     compare.py        compares a run with golden.npz; exit 0 / 1
-    lava_net/         verbatim copies of build.py, lava_shim.py (+ processes.py if SnnLIF is used)
+    lava_net/         verbatim copies of build.py, lava_shim.py, lava_cleanup.py (+ processes.py
+                      if SnnLIF is used)
     README.md
 
 Every file is byte-for-byte deterministic: npz members carry a fixed timestamp, JSON is written
@@ -36,7 +37,8 @@ from .mapping import map_to_cores
 
 HERE = Path(__file__).resolve().parent
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py"}
+VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py",
+            "lava_net/lava_cleanup.py": "lava_cleanup.py"}
 VENDORED_CUSTOM = {"lava_net/processes.py": "processes.py"}
 TEMPLATES = {"run_lava.py": "run_lava.py.j2", "compare.py": "compare.py.j2",
              "lava_net/__init__.py": "lava_net_init.py.j2"}
