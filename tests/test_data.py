@@ -107,10 +107,12 @@ def test_nan_thresholds_are_refused_on_the_cli(model, tmp_path, capsys, extra):
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_a_huge_synapse_delay_is_refused_before_allocating(model, tmp_path, capsys):
+def test_a_huge_synapse_delay_is_refused_before_allocating(model, tmp_path, capsys,
+                                                          monkeypatch):
     path, data, _ = model
-    code = main([str(path), "--target", "cpu", "--set", "timing.synapse_delay=1000000",
+    monkeypatch.setenv(budget.ENV, "50M")
+    code = main([str(path), "--target", "cpu", "--set", "timing.synapse_delay=60000",
                  "--data", str(data), "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 2 and "memory budget" in err and "2000012 steps" in err
+    assert code == 2 and "memory budget is 50.0 MiB" in err and "120012 steps" in err
     assert not (tmp_path / "o").exists()

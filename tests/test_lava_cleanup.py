@@ -1,5 +1,5 @@
-"""SIGTERM during a Lava run stops Lava's child processes (they used to outlive the parent),
-and a bundle's run_lava.py takes the project's own data files (key 'spikes')."""
+"""SIGTERM during a Lava run stops Lava's child processes (they used to outlive the parent).
+(run_lava.py --inputs with the project's data files: tests/test_hostile_emitters.py.)"""
 
 import os
 import signal
@@ -8,14 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from snn_compile.backends.emulator import run_network
-from snn_compile.compare import pad_for_latency
-from snn_compile.targets import load_target
-
-from strategies import random_qnetwork, random_spikes
 
 pytestmark = pytest.mark.lava
 pytest.importorskip("lava")
@@ -69,24 +62,3 @@ def test_sigterm_stops_every_lava_process():
     for c in alive:
         os.kill(c, signal.SIGKILL)
     assert not alive, f"Lava processes outlived SIGTERM: {alive}"
-
-
-def test_run_lava_reads_the_projects_data_files(tmp_path):
-    from snn_compile.backends.loihi.bundle import emit_bundle
-
-    net = random_qnetwork(np.random.default_rng(1), load_target("loihi2"), depth=2)
-    x = pad_for_latency(random_spikes(np.random.default_rng(1), net, 6, 2), net)
-    out = tmp_path / "b"
-    emit_bundle(net, out, inputs=x, golden=run_network(net, x), source_name="m.pt")
-    np.savez(tmp_path / "data.npz", spikes=x, labels=np.zeros(2, int))
-    done = subprocess.run([sys.executable, "run_lava.py", "--inputs", str(tmp_path / "data.npz"),
-                           "--out", str(tmp_path / "run.npz")], cwd=out, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "compare.py", str(tmp_path / "run.npz"),
-                           "golden.npz"], cwd=out, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout
-    np.savez(tmp_path / "bad.npz", other=x)
-    done = subprocess.run([sys.executable, "run_lava.py", "--inputs", str(tmp_path / "bad.npz")],
-                          cwd=out, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and "no 'input' or 'spikes'" in done.stderr
