@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .boundary import guarded, parse_args
 from .errors import SnnCompileError
+from .escape import terminal
 
 SUBCOMMANDS = ("compile", "inspect", "run", "check", "targets", "backends")
 
@@ -95,17 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv if a != "--debug"), None)
     if first is not None and first not in SUBCOMMANDS and not first.startswith("-"):
         argv.insert(argv.index(first), "compile")  # bare `snn-compile MODEL --target T`
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(build_parser(), argv)  # usage errors: one line, status 2
+    except SystemExit as exit_:
+        return exit_.code or 0
     if args.command is None:
         build_parser().print_help()
         return 2
-    try:
-        return COMMANDS[args.command](args)
-    except SnnCompileError as exc:
-        if args.debug:
-            raise
-        print(f"snn-compile: error: {exc}", file=sys.stderr)
-        return 2
+    return guarded(lambda: COMMANDS[args.command](args), debug=args.debug)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -115,7 +114,13 @@ def _load(args):
 
     shape = None
     if args.input_shape:
-        shape = tuple(int(d) for d in args.input_shape.split(","))
+        try:
+            shape = tuple(int(d) for d in args.input_shape.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise SnnCompileError("--input-shape takes positive integers separated by commas",
+                                  value=repr(args.input_shape), hint="e.g. --input-shape 1,28,28")
     if not args.model.exists():
         raise SnnCompileError("model file not found", file=args.model)
     return load_model(args.model, arch=args.arch, trust_pickle=args.trust_pickle,
@@ -144,33 +149,22 @@ def _parse_value(text: str):
 
 
 def _thresholds(args, labels):
-    from .check import Thresholds
+    from .data import check_thresholds
 
-    if args.min_agreement is not None and not 0 <= args.min_agreement <= 1:
-        raise SnnCompileError("--min-agreement is a fraction in [0, 1]",
-                              value=args.min_agreement, hint="e.g. 0.99 for 99 %")
-    if args.max_accuracy_drop is not None and labels is None:
-        raise SnnCompileError("--max-accuracy-drop needs labels in the data file",
-                              hint="save labels=[B] next to spikes")
-    return Thresholds(min_agreement=args.min_agreement, max_accuracy_drop=args.max_accuracy_drop)
+    return check_thresholds(args.min_agreement, args.max_accuracy_drop,
+                            has_labels=labels is not None)
 
 
-def _data(path, graph, what="data"):
+def _data(path, graph):
     """Load an .npz of spikes (+ labels) for ``graph``; labels must name output neurons."""
-    from .pipeline import load_data
+    from .data import load_data, output_classes
 
-    spikes, labels = load_data(path, graph.inputs[0].shape)
-    if labels is not None:
-        classes = int(np.prod(graph.shapes[graph.outputs[0].name]))
-        if labels.min() < 0 or labels.max() >= classes:
-            raise SnnCompileError(f"{what} labels are not output neuron indices", file=path,
-                                  value=f"range [{labels.min()}, {labels.max()}], "
-                                        f"{classes} output neurons")
-    return spikes, labels
+    return load_data(path, graph.inputs[0].shape, output_classes(graph))
 
 
 def cmd_compile(args) -> int:
-    from .pipeline import atomic_dir, compile_model, file_sha256
+    from .output import atomic_dir
+    from .pipeline import compile_model, file_sha256
 
     graph = _load(args)
     target = _target(args)
@@ -183,7 +177,7 @@ def cmd_compile(args) -> int:
     else:
         with atomic_dir(args.output) as tmp:
             result = compile_model(graph, target, tmp, **kwargs)
-    print("\n".join(result.lines))
+    print("\n".join(map(terminal, result.lines)))
     if args.output is not None:
         print(f"wrote {args.output}/")
     return 1 if result.failed else 0
@@ -197,11 +191,12 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from . import budget
     from .backend import get_backend
     from .quantize import quantize
 
     graph = _load(args)
-    spikes, _ = _data(args.input, graph, "input")
+    spikes, _ = _data(args.input, graph)
     output = args.output if args.output.suffix == ".npz" else args.output.with_name(
         args.output.name + ".npz")  # numpy appends .npz; say the real name
     if not output.parent.is_dir():
@@ -213,6 +208,7 @@ def cmd_run(args) -> int:
                                   hint="pass --target (e.g. loihi2, cpu, xc7z020)")
         calibration = _data(args.calibration, graph)[0] if args.calibration else None
         network = quantize(graph, _target(args), calibration).network
+        budget.check_run(network, *spikes.shape[:2])
     else:
         network = graph
     trace = backend.run(network, spikes)
@@ -222,9 +218,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from . import budget
     from .check import run_check, summary_lines, write_outputs
+    from .output import atomic_dir, check_output
     from .quantize import quantize
 
+    check_output(args.report)  # refuse a folder that is not ours before the long run
+    _junit_path(args.junit, args.report, args.report)
     graph = _load(args)
     target = _target(args)
     data, labels = _data(args.data, graph)
@@ -234,18 +234,38 @@ def cmd_check(args) -> int:
         net = balance(graph, target, data[:, :128]).network
     else:
         net = quantize(graph, target, data[:, :128]).network
+    budget.check_run(net, *data.shape[:2])
     result = run_check(graph, net, data, labels, thresholds)
-    write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
-    print("\n".join(summary_lines(result.report)))
+    with atomic_dir(args.report) as tmp:  # the folder's ownership rule of -o
+        write_outputs(result, tmp, junit=_junit_path(args.junit, args.report, tmp),
+                      plots=not args.no_plots)
+    print("\n".join(map(terminal, summary_lines(result.report))))
     print(f"report: {args.report / 'check.json'}")
     return 0 if result.passed else 1
+
+
+def _junit_path(junit: Path | None, report: Path, tmp: Path) -> Path | None:
+    """Where to write ``--junit``: inside the report folder's temporary copy when it lies in
+    the report folder; its folder must exist."""
+    if junit is None:
+        return None
+    junit, report = junit.absolute(), report.absolute()
+    if report in junit.parents:
+        inside = tmp / junit.relative_to(report)
+        if tmp != report:
+            inside.parent.mkdir(parents=True, exist_ok=True)
+        return inside
+    if not junit.parent.is_dir():
+        raise SnnCompileError("the folder of the --junit file does not exist", file=junit,
+                              hint="create it first, or write the file elsewhere")
+    return junit
 
 
 def cmd_targets(args) -> int:
     from .targets import available_targets
 
     for name, description in available_targets().items():
-        print(f"{name:<12} {description}")
+        print(terminal(f"{name:<12} {description}"))
     return 0
 
 
@@ -256,9 +276,9 @@ def cmd_backends(args) -> int:
         try:
             backend = get_backend(name)
             status = backend.available() or "ready"
-            print(f"{name:<10} {status:<10} {backend.description}")
+            print(terminal(f"{name:<10} {status:<10} {backend.description}"))
         except SnnCompileError as exc:
-            print(f"{name:<10} broken     {exc}")
+            print(terminal(f"{name:<10} broken     {exc}"))
     return 0
 
 

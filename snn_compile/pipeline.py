@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import budget
 from .backend import get_backend
 from .emulator import run_network
 from .check import Thresholds, run_check, summary_lines, write_outputs
 from .compare import pad_for_latency, traces_identical
+from .data import load_data  # noqa: F401  (moved to snn_compile.data)
 from .errors import SnnCompileError
 from .ir.fixed_io import save_network
 from .ir.graph import Graph
+from .output import atomic_dir  # noqa: F401  (moved to snn_compile.output)
 from .quantize import quantize
 from .targets import Target
 
@@ -52,84 +52,6 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def load_data(path, input_shape=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``spikes`` [T, B, *input_shape] (and optional integer ``labels`` [B]) from an .npz file."""
-    hint = "save it with np.savez(path, spikes=[T, B, *input_shape], labels=[B])"
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "spikes" not in data:
-                raise SnnCompileError("data file has no 'spikes' array", file=path,
-                                      value=f"arrays {sorted(data.keys())}", hint=hint)
-            spikes = np.asarray(data["spikes"], np.float32)
-            labels = np.asarray(data["labels"]) if "labels" in data else None
-    except SnnCompileError:
-        raise
-    except Exception as exc:  # numpy raises OSError, ValueError, EOFError... for bad files
-        raise SnnCompileError(f"not a readable .npz data file ({type(exc).__name__})",
-                              file=path, hint=hint) from None
-    if spikes.ndim < 3 or 0 in spikes.shape[:2]:
-        raise SnnCompileError("'spikes' must be time-major [T, B, *input_shape] with T, B > 0",
-                              file=path, value=f"shape {spikes.shape}", hint=hint)
-    if input_shape is not None and tuple(spikes.shape[2:]) != tuple(input_shape):
-        raise SnnCompileError("'spikes' do not fit the model's input", file=path,
-                              value=f"sample shape {spikes.shape[2:]}, model input "
-                                    f"{tuple(input_shape)}",
-                              hint="arrays are time-major: [T, B, *input_shape]")
-    if not np.all(np.isfinite(spikes)):
-        raise SnnCompileError("'spikes' contain NaN or Inf", file=path,
-                              value=f"{int(np.sum(~np.isfinite(spikes)))} entries")
-    if labels is not None:
-        if labels.shape != (spikes.shape[1],) or not np.issubdtype(labels.dtype, np.integer):
-            raise SnnCompileError("'labels' must be one integer class per sample", file=path,
-                                  value=f"labels {labels.dtype} {labels.shape}, "
-                                        f"{spikes.shape[1]} samples", hint=hint)
-    return spikes, labels
-
-
-MARKER = "report.json"  # every output folder of snn-compile holds one
-
-
-def _check_output(out: Path) -> None:
-    """Refuse outputs that would destroy something snn-compile did not write."""
-    if out.resolve() == Path.cwd().resolve() or out.resolve() == out.resolve().parent:
-        raise SnnCompileError("the output folder cannot be the current or root folder",
-                              file=out, hint="pass a new folder, e.g. -o out/model")
-    if out.exists() and not out.is_dir():
-        raise SnnCompileError("output exists and is not a folder", file=out,
-                              hint="choose another -o path")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise SnnCompileError("output folder exists and was not written by snn-compile",
-                              file=out, hint="choose a new folder or empty this one")
-
-
-@contextmanager
-def atomic_dir(out: Path):
-    """Yield a temporary sibling of ``out``; move it into place only if the block succeeds.
-
-    An existing ``out`` is replaced only when it is empty or an earlier snn-compile output.
-    """
-    out = Path(out)
-    _check_output(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as exc:
-        raise SnnCompileError(f"cannot create the output folder ({exc.strerror})",
-                              file=out) from None
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_name: str,
                   source_sha256: str | None = None, data: np.ndarray | None = None,
                   labels: np.ndarray | None = None, thresholds: Thresholds = Thresholds(),
@@ -141,6 +63,7 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
     calibration = None if data is None else data[:, :CALIBRATION_SAMPLES]
     quantized = quantize(graph, target, calibration, source_sha256=source_sha256)
     net = quantized.network
+    budget.check_run(net, *(data.shape[:2] if data is not None else (32, GOLDEN_SAMPLES)))
     lines = [f"{source_name}: {len(net.populations)} layers quantized for {target.name} "
              f"({target.description})"]
     for rep in quantized.report:

@@ -97,7 +97,7 @@ def test_testing_api_for_users(model):
     result = assert_spikes_match(model[0], model[1], target="cpu", min_agreement=0.5)
     assert result.passed
     with pytest.raises(AssertionError, match="spike agreement"):
-        assert_spikes_match(model[0], model[1], target="cpu", min_agreement=1.0001)
+        assert_spikes_match(model[0], model[1], target="cpu", min_agreement=1.0)
 
 
 def test_main_command_with_onnx_backend_exports_fixed_and_float_models(model, tmp_path, capsys):

@@ -297,9 +297,10 @@ def test_identifiers_are_sanitized_once():
     taken: set[str] = set()
     assert c_identifier("0.fc-1", taken) == "l0_fc_1"
     assert c_identifier("int", taken) == "int_l"
-    assert c_identifier("0.fc-1", taken) == "l0_fc_1_2"
+    assert c_identifier("0.fc-1", taken) == "l0_fc_12"  # "_2" would extend "l0_fc_1"
     assert c_identifier("__w__", taken) == "w"
     assert c_identifier("x", taken) == "x_l"  # reserved by the generated code
+    assert c_identifier("w_rec", taken) == "n2_w_rec"  # "w" + "_rec" is w's recurrent ROM
 
 
 # ---------------------------------------------------------------------------------- sweeps

@@ -16,11 +16,11 @@ nominal formats.
 from __future__ import annotations
 
 import keyword
-import re
 
 import numpy as np
 
 from snn_compile.errors import UnsupportedError
+from snn_compile.escape import CPP_KEYWORDS, cpp_identifier
 from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron
 from snn_compile.targets import Target
 
@@ -49,33 +49,17 @@ NUMPY_WIDTH = 64          # the emulator computes in int64: nothing wider is eve
 BRAM_MIN_BITS = 4096      # ROMs below this size go to LUTRAM rather than a block RAM
 BRAM_MIN_DEPTH = 32       # shallower ROMs (few reuse iterations) waste a block RAM's depth
 
-CPP_RESERVED = frozenset("""
-alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
-char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
-co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
-extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
-nullptr operator or or_eq private protected public register reinterpret_cast requires return
-short signed sizeof static static_assert static_cast struct switch template this thread_local
-throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while
-xor xor_eq main snn snn_net snn_top snn_step snn_reset std hls x y t input output
-""".split())
+# C++ keywords plus the names the generated code uses itself
+CPP_RESERVED = CPP_KEYWORDS | frozenset(
+    "main snn snn_net snn_top snn_step snn_reset std hls x y t input output".split())
 
 
 # ------------------------------------------------------------------------------ identifiers
 
 def c_identifier(name: str, taken: set[str]) -> str:
-    """A C++ identifier for ``name``, unique within ``taken`` (which it is added to)."""
-    ident = re.sub(r"[^0-9A-Za-z_]", "_", name)
-    ident = re.sub(r"_+", "_", ident).strip("_") or "layer"
-    if ident[0].isdigit():
-        ident = f"l{ident}"
-    if ident in CPP_RESERVED or keyword.iskeyword(ident):
-        ident = f"{ident}_l"
-    base, n = ident, 2
-    while ident in taken:
-        ident, n = f"{base}_{n}", n + 1
-    taken.add(ident)
-    return ident
+    """A C++ identifier for ``name``, unique within ``taken`` (which it is added to): short,
+    and never an ``_``-prefix of another, so derived names cannot collide (snn_compile.escape)."""
+    return cpp_identifier(name, taken, reserved=CPP_RESERVED | frozenset(keyword.kwlist))
 
 
 # ------------------------------------------------------------------------------ widths

@@ -8,13 +8,13 @@ library in ``include/`` is copied verbatim; test data are plain text written by
 from __future__ import annotations
 
 import json
-import re
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
+from snn_compile.escape import filters
 from snn_compile.trace import Trace
 
 from .project import Project
@@ -32,17 +32,12 @@ LIBRARY = ("snn_arith.h", "snn_delay.h", "snn_neuron.h", "snn_synapse.h")
 STATES = {"s": "spikes", "u": "u", "v": "v"}  # file suffix -> Trace state key
 
 
-def _comment(text) -> str:
-    """Text safe inside a C++ // comment, a C string and a Markdown table cell."""
-    return re.sub(r"[^A-Za-z0-9 _.,:+=/()\[\]-]", "?", str(text))
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files(__package__) / "templates")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
-    env.filters["comment"] = _comment
+    env.filters.update(filters())  # every input string passes snn_compile.escape
     env.filters["cbool"] = lambda value: "true" if value else "false"
     return env
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import HINT, check_data
 from ..errors import SnnCompileError
 
-HINT = "save it with np.savez(path, spikes=[T, B, *input_shape], labels=[B])"
 SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
 
 
@@ -86,11 +86,9 @@ class DataSource:
             lo, hi = max(start, part.first), min(stop, part.first + part.samples)
             if lo >= hi:
                 continue
-            block = np.array(part.spikes[:, lo - part.first:hi - part.first], np.float32)
-            if not np.all(np.isfinite(block)):
-                bad = int(np.argwhere(~np.isfinite(block))[0][1]) + lo
-                raise SnnCompileError("'spikes' contain NaN or Inf", file=part.path,
-                                      value=f"sample {bad - part.first} of this file")
+            block = np.array(part.spikes[:, lo - part.first:hi - part.first])
+            block, _ = check_data(block, source=f"{part.path} (samples {lo - part.first}.."
+                                               f"{hi - part.first - 1})")
             chunks.append(block)
             if part.labels is not None:
                 labels.append(part.labels[lo - part.first:hi - part.first])
@@ -255,13 +253,10 @@ def _refuse_foreign_storage(path: str, dataset) -> None:
 
 
 def _check_spikes_header(path, shape, dtype) -> None:
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise SnnCompileError("'spikes' must hold real numbers", file=path,
-                              value=str(dtype), hint=HINT)
-    if len(shape) < 3 or 0 in tuple(shape)[:2]:
-        raise SnnCompileError("'spikes' must be time-major [T, B, *input_shape] with T, B > 0",
-                              file=path, value=f"shape {tuple(shape)}", hint=HINT)
+    from ..data import _check_dtype, _check_shape
+
+    _check_dtype(np.dtype(dtype), "spikes", path)
+    _check_shape(tuple(shape), None, path)
 
 
 def _check_labels(path, labels: np.ndarray, samples: int) -> np.ndarray:

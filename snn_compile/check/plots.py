@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..escape import mpl_text
+
 
 def _pyplot():
     import matplotlib
@@ -51,7 +53,7 @@ def raster(result, sample: int, path: Path) -> Path:
             ax.scatter(t, i, s=7, marker="s" if label == "both" else "o", color=color,
                        label=f"{label} ({len(t)})", linewidths=0)
         ax.set_ylabel("neuron", parse_math=False)
-        ax.set_title(f"layer {name}, sample {sample}", fontsize=9, parse_math=False)
+        ax.set_title(f"layer {mpl_text(name)}, sample {sample}", fontsize=9, parse_math=False)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1, 0].set_xlabel("time step (float timing)")
     return _save(fig, path)
@@ -63,6 +65,7 @@ def layer_bars(report: dict, path: Path) -> Path:
     layers = report["layers"]
     names = [layer["name"] for layer in layers]
     failed = {f["case"] for f in report.get("failed_rules", [])}
+    shown = [mpl_text(name) for name in names]
     x = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(layers)), 3.2))
     for offset, key, color in ((-0.2, "precision_tolerant", "tab:purple"),
@@ -80,10 +83,10 @@ def layer_bars(report: dict, path: Path) -> Path:
             ax.axhline(100 * minimums[key], color="tab:red", linestyle=style, linewidth=1,
                        label=f"min {key.replace('_tolerant', '')}")
     ax.set_ylim(0, 105)
-    ax.set_xticks(x, names)
-    for label in ax.get_xticklabels():
+    ax.set_xticks(x, shown)
+    for label, name in zip(ax.get_xticklabels(), names):
         label.set_parse_math(False)
-        if label.get_text() in failed:
+        if name in failed:
             label.set_color("tab:red")
     tol = report.get("config", {}).get("tolerance", 0)
     ax.set_ylabel(f"% within +-{tol} steps")
@@ -108,7 +111,7 @@ def count_scatter(result, path: Path) -> Path:
         ax.plot([0, top], [0, top], color="0.6", linewidth=0.8)
         ax.set_xlabel("float count")
         ax.set_ylabel("fixed count")
-        ax.set_title(f"layer {layer.name}", fontsize=9, parse_math=False)
+        ax.set_title(f"layer {mpl_text(layer.name)}", fontsize=9, parse_math=False)
     return _save(fig, path)
 
 
