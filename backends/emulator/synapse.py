@@ -8,20 +8,18 @@ sum by ``max|x| * max_row sum|w|`` and pick the cheapest exact type; int64 is th
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from snn_compile.ir.fixed import QConv, QDense
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
-NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _exact_dtype(bound: int):
     if bound < FLOAT32_EXACT:
-        return torch.float32
+        return np.float32
     if bound < FLOAT64_EXACT:
-        return torch.float64
+        return np.float64
     return None
 
 
@@ -40,7 +38,9 @@ def product_bound(syn, x: np.ndarray) -> int:
 
 def _as_tensor(x: np.ndarray, dtype) -> torch.Tensor:
     """A fresh, writable tensor of ``x`` converted in one pass (read-only inputs are fine)."""
-    return torch.from_numpy(np.array(x, dtype=NUMPY_DTYPE[dtype]))
+    import torch  # on first use: listing backends must not import torch
+
+    return torch.from_numpy(np.array(x, dtype=dtype))
 
 
 def _result(y: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
@@ -77,6 +77,8 @@ def conv_product(syn: QConv, x: np.ndarray, out: np.ndarray | None = None) -> np
     dtype = _exact_dtype(bound)
     if dtype is None:
         raise OverflowError(f"convolution sums up to {bound} exceed exact float64 range")
+    import torch
+
     xt = _as_tensor(x, dtype).reshape(-1, *syn.in_shape)
     y = torch.nn.functional.conv2d(xt, _as_tensor(w, dtype), stride=syn.stride,
                                    padding=syn.padding, dilation=syn.dilation, groups=syn.groups)
