@@ -2,7 +2,7 @@
 
 Spike agreement with the target's time alignment, spike-count error, first divergence,
 predicted-class agreement and accuracies. The result is a plain dict (the JSON report), optional
-JUnit XML for CI systems, and plots.
+JUnit XML for CI systems (:mod:`snn_compile.junit`), and plots.
 
 ``report["level"]`` says what was verified (DESIGN.md, "Equivalence, three levels"):
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
@@ -131,8 +130,10 @@ def _concat(parts: list[Trace]) -> Trace:
 
 
 def write_outputs(result: CheckResult, out_dir: Path, *, junit: Path | None = None,
-                  plots: bool = True) -> list[Path]:
-    """Write check.json (+ plots, + JUnit XML) into ``out_dir``; returns the paths."""
+                  plots: bool = True, model: str = "model",
+                  seconds: float | None = None) -> list[Path]:
+    """Write check.json (+ plots, + JUnit XML of ``model``'s check taking ``seconds``) into
+    ``out_dir``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "check.json"]
     paths[0].write_text(json.dumps(result.report, indent=2, sort_keys=True) + "\n")
@@ -143,27 +144,11 @@ def write_outputs(result: CheckResult, out_dir: Path, *, junit: Path | None = No
                             out_dir / "raster.png"))
         paths.append(agreement_bars(result.agreements, out_dir / "agreement.png"))
     if junit is not None:
-        junit.write_text(junit_xml(result))
-        paths.append(junit)
+        from .junit import check_suite, write_junit
+
+        paths.append(write_junit([check_suite(result.report, model=model, seconds=seconds)],
+                                 junit))
     return paths
-
-
-def junit_xml(result: CheckResult) -> str:
-    """One test case per layer (agreement threshold) plus one for the accuracy drop."""
-    cases = []
-    for layer in result.report["layers"]:
-        msg = [f for f in result.failures if f.startswith(f"layer {layer['name']}:")]
-        body = f"<failure message={quoteattr(msg[0])}/>" if msg else ""
-        cases.append(f'  <testcase classname="snn_compile.check" name={quoteattr(layer["name"])}>'
-                     f"{body}</testcase>")
-    acc = [f for f in result.failures if f.startswith("accuracy")]
-    if "accuracy_drop" in result.report:
-        body = f"<failure message={quoteattr(acc[0])}/>" if acc else ""
-        cases.append(f'  <testcase classname="snn_compile.check" name="accuracy">{body}'
-                     "</testcase>")
-    return ('<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<testsuite name="snn-compile check" tests="{len(cases)}" '
-            f'failures="{len(result.failures)}">\n' + "\n".join(cases) + "\n</testsuite>\n")
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,7 @@ def cmd_check(args) -> int:
     from .check import run_check, summary_lines, write_outputs
     from .quantize import quantize
 
+    started = time.perf_counter()
     graph = _load(args)
     target = _target(args)
     data, labels = _data(args.data, graph)
@@ -295,7 +297,8 @@ def cmd_check(args) -> int:
     else:
         net = quantize(graph, target, data[:, :128]).network
     result = run_check(graph, net, data, labels, thresholds)
-    write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots)
+    write_outputs(result, args.report, junit=args.junit, plots=not args.no_plots,
+                  model=args.model.name, seconds=time.perf_counter() - started)
     print("\n".join(summary_lines(result.report)))
     print(f"report: {args.report / 'check.json'}")
     return 0 if result.passed else 1
