@@ -58,6 +58,10 @@ def get_backend(name: str) -> Backend:
                            hint=f"available: {', '.join(available_backends())}")
     try:
         cls = matches[0].load()
+    except ModuleNotFoundError as exc:  # an optional dependency (extra) is not installed
+        raise BackendError(f"backend '{name}' needs the package '{exc.name}'",
+                           hint="install the backends' dependencies: "
+                                "pip install 'snn-compile[all]'") from exc
     except Exception as exc:  # report the real cause, never skip silently
         raise BackendError(f"backend '{name}' failed to load: {exc}",
                            hint="reinstall snn-compile (make venv)") from exc

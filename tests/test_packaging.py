@@ -155,3 +155,21 @@ def test_light_commands_do_not_import_torch(code):
     check = code + "\nimport sys\nassert 'torch' not in sys.modules, 'torch was imported'"
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_backend_of_a_missing_extra_names_the_package(monkeypatch):
+    """Without the onnx extra, loading the onnx backend says what to install."""
+    from importlib.metadata import EntryPoint
+
+    from snn_compile import backend
+    from snn_compile.errors import BackendError
+
+    def fake(group):
+        return [EntryPoint("onnx", "snn_compile_missing_extra_module:X", group)]
+
+    monkeypatch.setattr(backend, "entry_points", fake)
+    with pytest.raises(BackendError) as exc:
+        backend.get_backend("onnx")
+    text = str(exc.value)
+    assert "needs the package 'snn_compile_missing_extra_module'" in text
+    assert "pip install 'snn-compile[all]'" in text
