@@ -177,31 +177,57 @@ def _ident(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "model"
 
 
+def _failures_by_case(report: Mapping) -> dict[str, list[str]]:
+    """Failure messages by case: the layer's name, ``"classes"`` or ``"accuracy"``.
+
+    Reports carry ``failed_rules`` (``{"case", "rule", "message"}``); older ones only the
+    messages, whose prefix names the case (``"layer 3: ..."``, ``"accuracy drop ..."``).
+    """
+    out: dict[str, list[str]] = {}
+    if "failed_rules" in report:
+        for rule in report["failed_rules"]:
+            out.setdefault(str(rule["case"]), []).append(rule["message"])
+        return out
+    names = [str(layer["name"]) for layer in report["layers"]]
+    for message in report.get("failures", []):
+        case = next((n for n in names if message.startswith(f"layer {n}:")), None)
+        if case is None:
+            case = "accuracy" if message.startswith("accuracy") else "classes"
+        out.setdefault(case, []).append(message)
+    return out
+
+
+def _numbers(mapping: Mapping, skip=("name",)) -> dict:
+    """The scalar figures of a report entry (numbers and flags; no lists, dicts or None)."""
+    return {k: v for k, v in mapping.items()
+            if k not in skip and isinstance(v, (int, float)) and v is not None}
+
+
 def check_suite(report: Mapping, *, model: str, seconds: float | None = None) -> Suite:
-    """The suite of one check report (``CheckResult.report``): a case per layer (spike
-    agreement) and one for the accuracy drop when labels were given.
+    """The suite of one check report (``CheckResult.report``): a case per layer, one for the
+    predicted-class agreement and one for the accuracy drop (with labels).
 
     Case names carry model, target and layer, so files of several models and targets can be
-    merged; ``seconds`` is the measured duration of the whole check (layers run together, so
-    no per-layer time exists: cases get 0 and the suite this total).
+    merged; a case's figures become its properties. ``seconds`` is the measured duration of
+    the whole check (layers run together, so no per-layer time exists: cases get 0 and the
+    suite this total).
     """
     target = report["target"]
     classname = f"snn_compile.check.{_ident(target)}.{_ident(Path(model).name)}"
-    failures = list(report.get("failures", []))
-    cases = []
-    for layer in report["layers"]:
-        prefix = f"layer {layer['name']}:"
-        failed = [f for f in failures if f.startswith(prefix)]
-        props = {k: v for k, v in layer.items() if k != "name" and isinstance(v, (int, float))}
-        cases.append(Case(name=f"{model} [{target}] layer {layer['name']}", classname=classname,
-                          failure="; ".join(failed) or None, properties=props))
+    failed = _failures_by_case(report)
+
+    def case(label: str, key: str, props: Mapping) -> Case:
+        return Case(name=f"{model} [{target}] {label}", classname=classname,
+                    failure="; ".join(failed.get(key, [])) or None, properties=props)
+
+    cases = [case(f"layer {layer['name']}", str(layer["name"]), _numbers(layer))
+             for layer in report["layers"]]
+    cases.append(case("class agreement", "classes",
+                      {"class_agreement": report["class_agreement"]}))
     if "accuracy_drop" in report:
-        failed = [f for f in failures if f.startswith("accuracy")]
-        props = {k: report[k] for k in ("float_accuracy", "fixed_accuracy", "accuracy_drop")}
-        cases.append(Case(name=f"{model} [{target}] accuracy", classname=classname,
-                          failure="; ".join(failed) or None, properties=props))
-    keys = ("target", "samples", "steps", "latency_steps", "level", "verdict", "exact",
-            "class_agreement")
+        cases.append(case("accuracy", "accuracy", {
+            k: report[k] for k in ("float_accuracy", "fixed_accuracy", "accuracy_drop")}))
+    keys = ("target", "samples", "steps", "latency_steps", "level", "verdict", "exact")
     props = {"model": model, "snn-compile": __version__,
              **{k: report[k] for k in keys if k in report}}
     return Suite(name=f"snn-compile check {model} on {target}", cases=cases, properties=props,

@@ -53,15 +53,35 @@ def test_check_report_validates(schema, tmp_path):
     suite = next(iter(JUnitXml.fromfile(str(path))))
     cases = {case.name: case for case in suite}
     assert set(cases) == {"digits_snn.pt [loihi2] layer 0", "digits_snn.pt [loihi2] layer 1",
+                          "digits_snn.pt [loihi2] class agreement",
                           "digits_snn.pt [loihi2] accuracy"}
     assert not cases["digits_snn.pt [loihi2] layer 0"].result
     (failure,) = cases["digits_snn.pt [loihi2] layer 1"].result
     assert failure.message == rep["failures"][0] and "spike_agreement = 0.9" in failure.text
-    assert (suite.tests, suite.failures, suite.errors) == (3, 1, 0)
+    assert (suite.tests, suite.failures, suite.errors) == (4, 1, 0)
     assert suite.time == 1.25
     props = {p.name: p.value for p in suite.properties()}
     assert props["snn-compile"] == __version__ and props["model"] == "digits_snn.pt"
     assert props["digits_snn.pt [loihi2] layer 1 / spike_agreement"] == "0.9"
+
+
+def test_failed_rules_of_the_streaming_report_land_on_their_cases(schema):
+    """Reports with failed_rules: a dead layer, a class-agreement rule, the accuracy drop."""
+    rep = report(agreement=(0.98, 0.0))
+    rep["failed_rules"] = [
+        {"case": "1", "rule": "dead", "message": "layer 1: dead in fixed point"},
+        {"case": "1", "rule": "recall", "message": "layer 1: recall 0.0000 < 0.5000"},
+        {"case": "classes", "rule": "class_agreement", "message": "class agreement 10% < 90%"},
+        {"case": "accuracy", "rule": "accuracy_drop", "message": "accuracy drop 3 > 1"}]
+    rep["failures"] = [r["message"] for r in rep["failed_rules"]]
+    text = junit_xml([check_suite(rep, model="m.pt")], hostname="ci")
+    schema.validate(text)
+    results = {c.name.split("] ")[1]: [r.message for r in c.result]
+               for c in next(iter(JUnitXml.fromstring(text)))}
+    assert results == {"layer 0": [],
+                       "layer 1": ["layer 1: dead in fixed point; layer 1: recall 0.0000 < 0.5000"],
+                       "class agreement": ["class agreement 10% < 90%"],
+                       "accuracy": ["accuracy drop 3 > 1"]}
 
 
 def test_many_models_and_targets_in_one_file_are_valid_and_unique(schema):
@@ -70,7 +90,7 @@ def test_many_models_and_targets_in_one_file_are_valid_and_unique(schema):
     text = junit_xml(suites, hostname="ci")
     schema.validate(text)
     names = [(s.name, c.name) for s in JUnitXml.fromstring(text) for c in s]
-    assert len(names) == 4 * 3 and len({c for _, c in names}) == len(names)
+    assert len(names) == 4 * 4 and len({c for _, c in names}) == len(names)
 
 
 def test_generic_suites_with_properties_time_and_no_cases(schema):
@@ -132,4 +152,4 @@ def test_cli_check_writes_valid_junit(schema, tmp_path):
     suite = next(iter(JUnitXml.fromfile(str(junit))))
     assert suite.time > 0
     assert [c.name for c in suite] == ["tiny.pt [cpu] layer 1", "tiny.pt [cpu] layer 3",
-                                       "tiny.pt [cpu] accuracy"]
+                                       "tiny.pt [cpu] class agreement", "tiny.pt [cpu] accuracy"]
