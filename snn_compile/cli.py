@@ -78,12 +78,22 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+class _TopParser(argparse.ArgumentParser):
+    """The top-level parser: :func:`route` runs first, so ``parse_args`` alone handles the bare
+    main command and misspelt commands (as usage errors)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(route(args, self), namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="snn-compile", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _TopParser(prog="snn-compile", description=DESCRIPTION, epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"snn-compile {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=argparse.ArgumentParser)
     common = [_common()]
 
     def add(name: str, **kwargs) -> argparse.ArgumentParser:
@@ -155,8 +165,7 @@ def route(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(route(argv, parser))
+    args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return 2
