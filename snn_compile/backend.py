@@ -216,6 +216,13 @@ def backend_class(name: str) -> type[Backend]:
                            hint=f"available: {', '.join(available_backends())}")
     try:
         cls = matches[0].load()
+    except ModuleNotFoundError as exc:  # an optional dependency (extra) is not installed
+        if (exc.name or "").split(".")[0] == "snn_compile":  # our own module: a broken install
+            raise BackendError(f"backend '{name}' failed to load: {exc}",
+                               hint="reinstall snn-compile (make venv)") from exc
+        raise BackendError(f"backend '{name}' needs the package '{exc.name}'",
+                           hint="install the backends' dependencies: "
+                                "pip install 'snn-compile[all]'") from exc
     except Exception as exc:  # report the real cause, never skip silently
         raise BackendError(f"backend '{name}' failed to load: {exc}",
                            hint="reinstall snn-compile (make venv)") from exc

@@ -5,24 +5,45 @@
     snn-compile run MODEL --backend B [--target T] --input IN.npz --output OUT.npz
     snn-compile check MODEL --target T --data DATA.npz [--min-agreement X] [--max-accuracy-drop P]
                       [--balance]
+    snn-compile export-nir MODEL -o model.nir                    write the float IR as NIR
     snn-compile targets | backends                               what is available
+    snn-compile --version
 
+``--debug`` is accepted anywhere on the command line; an unknown command gets a "did you mean".
 Errors print one line and exit with status 2 (1 for failed checks); ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .boundary import guarded, parse_args
+from ._version import __version__
 from .errors import SnnCompileError
 from .escape import terminal
 
-SUBCOMMANDS = ("compile", "inspect", "run", "check", "targets", "backends")
+SUBCOMMANDS = ("compile", "inspect", "run", "check", "export-nir", "targets", "backends")
+
+DESCRIPTION = """\
+Compile trained spiking neural networks to fixed-point hardware targets
+(Loihi 2 through Lava, FPGA HLS, ONNX, a bit-accurate emulator) and check them."""
+EPILOG = """\
+commands:
+  snn-compile MODEL --target T -o OUT [--data DATA.npz]   the main job (same as 'compile')
+  snn-compile inspect MODEL                               layers, neurons, synapses
+  snn-compile run MODEL --backend B --input IN.npz --output OUT.npz
+  snn-compile check MODEL --target T --data DATA.npz      float model vs quantized emulator
+  snn-compile export-nir MODEL -o model.nir               write the model as NIR
+  snn-compile targets | backends                          what is available
+
+Run 'snn-compile COMMAND --help' for a command's options. Errors print one line and exit with
+status 2 (1 for a failed check); --debug, anywhere on the line, shows tracebacks."""
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -50,12 +71,37 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="snn-compile", description=__doc__.split("\n")[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command")
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand accepts too. ``default=SUPPRESS``: a subcommand that is not
+    given ``--debug`` leaves the value set before the subcommand alone."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
+    return common
 
-    p = sub.add_parser("compile", help="compile MODEL for a target (the default command)")
+
+class _TopParser(argparse.ArgumentParser):
+    """The top-level parser: :func:`route` runs first, so ``parse_args`` alone handles the bare
+    main command and misspelt commands (as usage errors)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(route(args, self), namespace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _TopParser(prog="snn-compile", description=DESCRIPTION, epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"snn-compile {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=argparse.ArgumentParser)
+    common = [_common()]
+
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=common, **kwargs)
+
+    p = add("compile", help="compile MODEL for a target (the default command)")
     _model_args(p)
     _target_args(p, required=True)
     p.add_argument("-o", "--output", type=Path, help="output folder (written atomically)")
@@ -65,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "calibration and the float-vs-fixed check")
     _check_args(p)
 
-    p = sub.add_parser("inspect", help="describe a model")
+    p = add("inspect", help="describe a model")
     _model_args(p)
 
-    p = sub.add_parser("run", help="run a model on a backend")
+    p = add("run", help="run a model on a backend")
     _model_args(p)
     _target_args(p, required=False)
     p.add_argument("--backend", "-b", default="float", help="float, emulator, lava, hls, onnx")
@@ -76,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, required=True, help=".npz to write")
     p.add_argument("--calibration", type=Path, help=".npz with spikes for quantization")
 
-    p = sub.add_parser("check", help="float reference vs quantized emulator")
+    p = add("check", help="float reference vs quantized emulator")
     _model_args(p)
     _target_args(p, required=True)
     p.add_argument("--data", type=Path, required=True, help=".npz with spikes (+ labels)")
@@ -87,16 +133,40 @@ def build_parser() -> argparse.ArgumentParser:
                         "(post-training quantization; snn_compile.calibrate)")
     _check_args(p)
 
-    sub.add_parser("targets", help="list targets")
-    sub.add_parser("backends", help="list backends")
+    p = add("export-nir", help="write MODEL's float IR as a NIR graph")
+    _model_args(p)
+    p.add_argument("-o", "--output", type=Path, required=True, help=".nir file to write")
+    p.add_argument("--export-dt", type=float,
+                   help="NIR time step (default: the model's own, else 1e-4 as snnTorch)")
+
+    add("targets", help="list targets")
+    add("backends", help="list backends")
     return parser
+
+
+def route(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Insert the default command: ``snn-compile MODEL ...`` means ``snn-compile compile MODEL``.
+
+    The first word that is not an option must be a command or a model file. A word that is
+    neither an existing file nor path-like (no suffix, no folder) is an unknown command: close
+    misspellings get "did you mean" instead of a misleading "model file not found".
+    """
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is None or argv[first] in SUBCOMMANDS:
+        return argv
+    word = argv[first]
+    path = Path(word)
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+        if close:
+            parser.error(f"unknown command '{word}' (did you mean '{close[0]}'?)")
+        parser.error(f"'{word}' is neither a command ({', '.join(SUBCOMMANDS)}) nor a model "
+                     "file")
+    return argv[:first] + ["compile"] + argv[first:]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    first = next((a for a in argv if a != "--debug"), None)
-    if first is not None and first not in SUBCOMMANDS and not first.startswith("-"):
-        argv.insert(argv.index(first), "compile")  # bare `snn-compile MODEL --target T`
     try:
         args = parse_args(build_parser(), argv)  # usage errors: one line, status 2
     except SystemExit as exit_:
@@ -238,7 +308,7 @@ def cmd_check(args) -> int:
     result = run_check(graph, net, data, labels, thresholds)
     with atomic_dir(args.report) as tmp:  # the folder's ownership rule of -o
         write_outputs(result, tmp, junit=_junit_path(args.junit, args.report, tmp),
-                      plots=not args.no_plots)
+                      plots=not args.no_plots, name=args.model.name)
     print("\n".join(map(terminal, summary_lines(result.report))))
     print(f"report: {args.report / 'check.json'}")
     return 0 if result.passed else 1
@@ -259,6 +329,19 @@ def _junit_path(junit: Path | None, report: Path, tmp: Path) -> Path | None:
         raise SnnCompileError("the folder of the --junit file does not exist", file=junit,
                               hint="create it first, or write the file elsewhere")
     return junit
+
+
+def cmd_export_nir(args) -> int:
+    from .exporters.nir import export_nir
+
+    graph = _load(args)
+    output = args.output
+    if not output.parent.is_dir():
+        raise SnnCompileError("the output's folder does not exist", file=output)
+    export_nir(graph, output, dt=args.export_dt)
+    print(f"wrote {output}: {len(graph.nodes)} nodes; read it back exactly with "
+          "--nir-convention snn_compile")
+    return 0
 
 
 def cmd_targets(args) -> int:
@@ -284,7 +367,7 @@ def cmd_backends(args) -> int:
 
 COMMANDS = {
     "compile": cmd_compile, "inspect": cmd_inspect, "run": cmd_run, "check": cmd_check,
-    "targets": cmd_targets, "backends": cmd_backends,
+    "export-nir": cmd_export_nir, "targets": cmd_targets, "backends": cmd_backends,
 }
 
 if __name__ == "__main__":

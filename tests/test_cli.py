@@ -1,6 +1,7 @@
 """The command line: bare main command and subcommands, exit codes, one-line errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,153 @@ def test_check_prints_why_it_failed(model, tmp_path, capsys):
     assert main(["check", str(model[0]), "--target", "cpu", "--data", str(model[1]),
                  "--report", str(tmp_path / "r"), "--no-plots", "--min-agreement", "1"]) == 1
     assert "FAILED: layer" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- command surface
+
+@pytest.mark.parametrize("argv", [
+    ["--debug", "inspect", "{model}"],
+    ["inspect", "--debug", "{model}"],
+    ["inspect", "{model}", "--debug"],
+])
+def test_debug_is_accepted_anywhere(model, capsys, argv):
+    from snn_compile.cli import build_parser
+
+    argv = [a.format(model=model[0]) for a in argv]
+    parser = build_parser()
+    assert parser.parse_args(argv).debug is True
+    assert main(argv) == 0
+
+
+def test_debug_after_the_model_on_the_bare_main_command(model):
+    from snn_compile.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args([str(model[0]), "--target", "cpu", "--debug"])
+    assert (args.command, args.debug) == ("compile", True)
+    args = parser.parse_args([str(model[0]), "--target", "cpu"])
+    assert (args.command, args.debug) == ("compile", False)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(snn_compile.errors.SnnCompileError):
+        main(["inspect", str(tmp_path / "nothing.pt"), "--debug"])
+
+
+def _status(argv) -> int:
+    """main's exit status, whether a usage error returns it or raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("word,suggestion", [("chek", "check"), ("inspct", "inspect"),
+                                             ("target", "targets"), ("export_nir", "export-nir")])
+def test_typo_gets_did_you_mean(capsys, word, suggestion):
+    assert _status([word, "m.pt"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown command '{word}' (did you mean '{suggestion}'?)" in err
+    assert "model file not found" not in err
+
+
+def test_unknown_word_is_neither_command_nor_file(capsys):
+    assert _status(["frobnicate"]) == 2
+    assert "neither a command" in capsys.readouterr().err
+
+
+def test_existing_file_named_like_a_command_is_a_model(model, tmp_path, monkeypatch):
+    """A model file whose name is close to a command word is still the model."""
+    import shutil
+
+    shutil.copy(model[0], tmp_path / "chek")
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "chek"]) == 0
+    from snn_compile.cli import build_parser
+    assert build_parser().parse_args(["chek", "--target", "cpu"]).command == "compile"
+
+
+def test_version(capsys):
+    assert _status(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"snn-compile {snn_compile.__version__}"
+
+
+def _all_help(capsys):
+    from snn_compile.cli import SUBCOMMANDS
+
+    texts = []
+    for argv in [["--help"]] + [[name, "--help"] for name in SUBCOMMANDS]:
+        assert _status(argv) == 0
+        texts.append(capsys.readouterr().out)
+    return texts
+
+
+def test_help_has_no_rst_markup_and_lists_every_command(capsys):
+    from snn_compile.cli import SUBCOMMANDS
+
+    texts = _all_help(capsys)
+    for text in texts:
+        assert "``" not in text and "`" not in text and ":mod:" not in text, text
+    assert all(name in texts[0] for name in SUBCOMMANDS)
+    assert "--debug" in texts[0] and "--version" in texts[0]
+
+
+# --------------------------------------------------------------------------- export-nir
+
+def _snntorch_model(tmp_path):
+    """Subtract reset, CUBA neurons, a recurrent layer: semantics NIR alone cannot carry."""
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(12, 16), snn.Synaptic(alpha=0.7, beta=0.85, init_hidden=True),
+        torch.nn.Linear(16, 8), snn.RLeaky(beta=0.9, linear_features=8, init_hidden=True),
+        torch.nn.Linear(8, 4), snn.Leaky(beta=0.8, init_hidden=True))
+    path = tmp_path / "rich.pt"
+    snn_compile.export(net, path, input_shape=(12,))
+    return path
+
+
+def _run_float(model_path, data, out, *extra):
+    assert main(["run", str(model_path), "--backend", "float", "--input", str(data),
+                 "--output", str(out), *extra]) == 0
+    with np.load(out) as arrays:
+        return {k: arrays[k] for k in arrays.files}
+
+
+@pytest.mark.parametrize("which", ["cli_model", "rich", "digits"])
+def test_export_nir_round_trip_gives_identical_float_spikes(model, tmp_path, capsys, which):
+    root = Path(__file__).resolve().parents[1] / "examples" / "digits"
+    source, data = {"cli_model": model,
+                    "rich": (_snntorch_model(tmp_path), None),
+                    "digits": (root / "digits_snn.pt", root / "digits_test.npz")}[which]
+    if data is None:
+        data = tmp_path / "rich.npz"
+        rng = np.random.default_rng(1)
+        np.savez(data, spikes=(rng.random((30, 6, 12)) < 0.4).astype(np.float32))
+    nir_file = tmp_path / "model.nir"
+    assert main(["export-nir", str(source), "-o", str(nir_file)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    want = _run_float(source, data, tmp_path / "a.npz")
+    got = _run_float(nir_file, data, tmp_path / "b.npz", "--nir-convention", "snn_compile")
+    assert set(got) == set(want)
+    assert want["spikes"].any(), "a silent output tests nothing"
+    for key in want:
+        if key.endswith("spikes"):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+def test_export_nir_without_semantics_convention_differs(model, tmp_path):
+    """The snn_compile convention matters: read as plain snnTorch NIR (same-step zero reset),
+    the next-step reset of the source model is lost."""
+    nir_file = tmp_path / "model.nir"
+    assert main(["export-nir", str(model[0]), "-o", str(nir_file)]) == 0
+    want = _run_float(model[0], model[1], tmp_path / "a.npz")
+    got = _run_float(nir_file, model[1], tmp_path / "b.npz", "--nir-convention", "snntorch")
+    assert (got["spikes"] != want["spikes"]).any()
+
+
+def test_export_nir_into_a_missing_folder_is_one_line(model, tmp_path, capsys):
+    assert main(["export-nir", str(model[0]), "-o", str(tmp_path / "no" / "m.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "folder does not exist" in err and err.count("\n") == 1

@@ -3,7 +3,7 @@
 Pipeline: :func:`.lower.lower` (QNetwork -> typed :class:`.project.Project`),
 :func:`.estimate.estimate` / :func:`.estimate.check_fits` (resources before emitting),
 :func:`.render.render_project` (jinja2 templates + the ``include/snn_*.h`` kernel library),
-:mod:`.csim` (g++ build with the hls4ml ap_types headers, run, parse).
+:mod:`.csim` (g++ build with the project's own copy of the ap_types headers, run, parse).
 """
 
 from __future__ import annotations

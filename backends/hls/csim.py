@@ -1,7 +1,8 @@
 """Local C simulation of a generated project with g++ and the ap_types headers.
 
-The Xilinx ``ap_int`` headers come from the hls4ml wheel
-(``hls4ml/templates/vivado/ap_types``, Apache-2.0). The testbench binary depends only on the
+Every project carries its own copy of the Xilinx ``ap_int`` headers in ``ap_types/`` (vendored
+in this package from the hls4ml 1.3.0 wheel, Apache-2.0; see ``ap_types/NOTICE``), so g++ needs
+nothing outside the project folder. The testbench binary depends only on the
 project's sources (inputs and golden data are read at run time), so it is cached by a hash of
 those sources: a network is compiled once and reused for every input and every emit.
 """
@@ -9,7 +10,6 @@ those sources: a network is compiled once and reused for every input and every e
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,19 +22,11 @@ import numpy as np
 from snn_compile.errors import BackendError
 
 from .project import Project
+from .render import AP_TYPES
 
 CXX_FLAGS = ("-std=c++17", "-O2")
 SOURCES = ("firmware/snn_top.cpp", "tb/snn_tb.cpp")
 CACHE_ENV = "SNN_COMPILE_HLS_CACHE"
-
-
-def ap_types_dir() -> Path | None:
-    """The ap_types include directory of the installed hls4ml wheel (hls4ml is not imported)."""
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-    return path if (path / "ap_int.h").is_file() else None
 
 
 def compiler() -> str | None:
@@ -45,8 +37,6 @@ def missing() -> str | None:
     """None when C simulation can run here, else what is missing."""
     if compiler() is None:
         return "g++ not found on PATH (install g++ >= 9 or set CXX)"
-    if ap_types_dir() is None:
-        return "ap_types headers not found (install hls4ml==1.3.0, which ships them)"
     return None
 
 
@@ -75,7 +65,7 @@ def build(prj: Path) -> Path:
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    includes = [f"-I{ap_types_dir()}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
+    includes = [f"-I{prj / AP_TYPES}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
     with tempfile.TemporaryDirectory(prefix="snn-hls-build-") as tmp:
         objects = [Path(tmp) / f"{Path(src).stem}.o" for src in SOURCES]
 

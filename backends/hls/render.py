@@ -1,7 +1,9 @@
 """Render a :class:`~.project.Project` into the files of a Vitis HLS project.
 
 Every source file is rendered whole from one jinja2 template in ``templates/``; the kernel
-library in ``include/`` is copied verbatim; test data are plain text written by
+library in ``include/`` and the Xilinx ``ap_types`` headers in ``ap_types/`` (Apache-2.0, with
+their LICENSE and NOTICE) are copied verbatim, so the project compiles without hls4ml or Vitis;
+test data are plain text written by
 :func:`testbench_data`. Output is deterministic (sorted, no time stamps, no absolute paths).
 """
 
@@ -29,6 +31,7 @@ PROJECT_FILES = {
     "README.md": "README.md.j2",
 }
 LIBRARY = ("snn_arith.h", "snn_delay.h", "snn_neuron.h", "snn_synapse.h")
+AP_TYPES = "ap_types"  # folder of the package and of the project: g++ -Iap_types
 STATES = {"s": "spikes", "u": "u", "v": "v"}  # file suffix -> Trace state key
 
 
@@ -47,6 +50,21 @@ def library_sources() -> dict[str, str]:
     return {f"firmware/include/{name}": (root / name).read_text() for name in LIBRARY}
 
 
+def ap_types_sources() -> dict[str, str]:
+    """The vendored ap_types headers with their licence files, as ``ap_types/<path>``."""
+    root = resources.files(__package__) / AP_TYPES
+    files, stack = {}, [(root, AP_TYPES)]
+    while stack:  # Traversable has no rglob
+        folder, rel = stack.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    stack.append((entry, f"{rel}/{entry.name}"))
+            else:
+                files[f"{rel}/{entry.name}"] = entry.read_text()
+    return files
+
+
 def render_project(project: Project, estimate: dict) -> dict[str, str]:
     """All source files of the project: relative path -> text."""
     env = _environment()
@@ -57,6 +75,7 @@ def render_project(project: Project, estimate: dict) -> dict[str, str]:
         files[f"firmware/weights/{layer.ident}.h"] = weights.render(
             project=project, layer=layer, roms=layer.roms)
     files.update(library_sources())
+    files.update(ap_types_sources())
     files["estimate.json"] = json.dumps(estimate, indent=2, sort_keys=True) + "\n"
     return dict(sorted(files.items()))
 
