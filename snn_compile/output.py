@@ -365,3 +365,22 @@ def atomic_dir(out):
         raise
     if old is not None:
         discard(old)
+
+
+def write_file(path, data: bytes) -> Path:
+    """Write one file atomically: a hidden sibling, then a rename over ``path``. An existing
+    regular file is replaced (as ``-o`` of a compiler); a folder or symbolic link is refused."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise SnnCompileError("the output file exists and is not a regular file", file=path,
+                              hint="choose another output path")
+    tmp = path.with_name(f"{_sibling_prefix(path)}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress_oserror():
+            tmp.unlink()
+        raise
+    return path

@@ -181,6 +181,12 @@ class Target:
         out["sources"] = dict(self.sources)
         return out
 
+    def get_overrides(self) -> dict:
+        """The values set on the command line (``--set``), as given."""
+        return {dotted: self.get(dotted) if not isinstance(self.get(dotted), IntType)
+                else str(self.get(dotted)) for dotted, src in self.sources.items()
+                if src == "command-line override"}
+
     def datapath(self) -> dict:
         """The arithmetic-defining sections as plain data (for comparing two targets)."""
         full = self.as_dict()

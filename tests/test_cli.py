@@ -63,8 +63,10 @@ def test_main_command_is_atomic_and_reproducible(model, tmp_path):
     assert main(base + ["-o", str(out2)]) == 0
     files = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file())
     assert files and files == sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
+    assert Path("timing.json") in files and Path("report.json") in files
     for rel in files:
-        assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
+        if rel != Path("timing.json"):  # the one file of what varies (seconds, samples/s)
+            assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
     assert not list(tmp_path.glob(".*partial*"))
 
 
@@ -335,3 +337,101 @@ def test_export_nir_into_a_missing_folder_is_one_line(model, tmp_path, capsys):
     assert main(["export-nir", str(model[0]), "-o", str(tmp_path / "no" / "m.nir")]) == 2
     err = capsys.readouterr().err
     assert "folder does not exist" in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- compiled networks
+
+@pytest.fixture(scope="module")
+def compiled(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compiled") / "out"
+    assert main([str(model[0]), "--target", "cpu", "--data", str(model[1]), "-o", str(out),
+                 "--no-plots"]) == 0
+    return out
+
+
+def test_run_a_compiled_network_reproduces_its_golden_run(compiled, tmp_path):
+    """``run OUT/`` runs the saved network without quantizing again: the golden trace."""
+    out = tmp_path / "t.npz"
+    assert main(["run", str(compiled), "--input", str(compiled / "inputs.npz"),
+                 "--output", str(out)]) == 0
+    with np.load(out) as got, np.load(compiled / "golden.npz") as want:
+        assert sorted(got.files) == sorted(want.files)
+        for key in want.files:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+        assert all(info.compress_type == 0 for info in __import__("zipfile").ZipFile(out)
+                   .infolist())  # uncompressed unless --compress
+
+
+@pytest.mark.parametrize("record,keys", [("output", {"spikes"}),
+                                         ("spikes", {"spikes", "layer/1/spikes",
+                                                     "layer/3/spikes"})])
+def test_run_records_what_is_asked(compiled, tmp_path, record, keys):
+    out = tmp_path / "t.npz"
+    assert main(["run", str(compiled), "--input", str(compiled / "inputs.npz"), "--output",
+                 str(out), "--record", record, "--compress"]) == 0
+    with np.load(out) as got:
+        assert set(got.files) == keys
+
+
+def test_run_a_compiled_network_refuses_a_target(compiled, tmp_path, capsys):
+    assert main(["run", str(compiled), "--target", "cpu", "--input",
+                 str(compiled / "inputs.npz"), "--output", str(tmp_path / "t.npz")]) == 2
+    assert "already quantized" in capsys.readouterr().err
+
+
+def test_shards_merged_equal_one_check(model, compiled, tmp_path):
+    """check --shard i/N --partial, then merge: the report of one check over all samples."""
+    common = ["--data", str(model[1]), "--no-plots", "--batch-size", "4"]
+    assert main(["check", str(model[0]), "--network", str(compiled), "--report",
+                 str(tmp_path / "whole"), *common]) == 0
+    parts = []
+    for i in range(3):
+        parts.append(tmp_path / f"p{i}.json")
+        assert main(["check", str(model[0]), "--network", str(compiled), "--shard", f"{i}/3",
+                     "--partial", str(parts[i]), *common]) == 0
+    assert main(["merge", *map(str, parts), "--model", str(model[0]), "--network",
+                 str(compiled), "--report", str(tmp_path / "merged"), "--no-plots"]) == 0
+    whole = json.loads((tmp_path / "whole" / "check.json").read_text())
+    merged = json.loads((tmp_path / "merged" / "check.json").read_text())
+    assert whole["config"]["first_sample"] == 6  # the split the main command recorded
+    for key in ("layers", "class_agreement", "confusion", "chunks", "samples", "verdict"):
+        assert merged[key] == whole[key], key
+    # a missing shard is refused
+    assert main(["merge", str(parts[0]), str(parts[2]), "--model", str(model[0]),
+                 "--network", str(compiled), "--report", str(tmp_path / "m2")]) == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--shard", "3/3", "--partial", "p.json"], "0 <= I < N"),
+    (["--shard", "0/3"], "add --partial"),
+    (["--require", "recall>0.5"], "METRIC>=VALUE"),
+    (["--plot-samples", "a"], "sample numbers"),
+    (["--workers", "0"], "--workers must be positive"),
+])
+def test_bad_check_options_are_one_line_errors(model, compiled, tmp_path, capsys, argv,
+                                               message):
+    code = main(["check", str(model[0]), "--network", str(compiled), "--data", str(model[1]),
+                 "--report", str(tmp_path / "r"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_layer_thresholds_on_the_command_line(model, compiled, tmp_path):
+    base = ["check", str(model[0]), "--network", str(compiled), "--data", str(model[1]),
+            "--report", str(tmp_path / "r"), "--no-plots"]
+    assert main(base + ["--min-recall", "0.9"]) == 0
+    report = json.loads((tmp_path / "r" / "check.json").read_text())
+    assert report["config"]["thresholds"]["layer"]["recall"] == 0.9
+    assert main(base + ["--require", "iou>=1.0"]) == 1
+    report = json.loads((tmp_path / "r" / "check.json").read_text())
+    assert {rule["rule"] for rule in report["failed_rules"]} == {"iou"}
+
+
+def test_targets_check_says_which_backends_run_each_target(capsys):
+    assert main(["targets", "--check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = {lines[i - 1].split()[0]: set(line.split("runs on:")[1].replace(",", " ").split())
+            for i, line in enumerate(lines) if "runs on:" in line}
+    assert {"loihi2", "cpu", "xc7z020"} <= set(runs)
+    assert all("emulator" in backends for backends in runs.values())
+    assert "lava" in runs["loihi2"] and "lava" not in runs["cpu"]  # Lava needs loihi2's datapath

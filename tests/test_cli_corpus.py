@@ -118,8 +118,8 @@ def _cases():
     cases += [["{model}", "--target", f"{{toml_{case}}}"]
               for case in ("inherits5", "neuron5", "targetx", "sources5", "bad")]
     cases += [compile_ + ["--set", s] for s in (
-        "neuron.decay_bits=-3", "neuron.decay_bits=65", "neuron.threshold_mant_bits=-1",
-        "neuron.bias_mant_bits=0", "accumulator.dense_bits=0", "accumulator.dense_bits=65",
+        "neuron.decay_bits=-3", "neuron.decay_bits=65", "neuron.threshold=uint0",
+        "neuron.bias=int1", "accumulator.dense=int0", "accumulator.dense=int65",
         "timing.synapse_delay=-1", 'neuron.v_decay_range=["a","b"]', "nokey", "x.y=1",
         "timing.synapse_delay=1000000")]
     cases += [compile_ + ["--data", f"{{data_{case}}}"]

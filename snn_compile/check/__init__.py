@@ -65,6 +65,7 @@ class CheckResult:
     tally: Tally
     kept: dict = field(default_factory=dict)   # sample -> layer -> {"float", "fixed"} spikes
     failures: list = field(default_factory=list)
+    timing: dict = field(default_factory=dict)  # seconds, samples/s (kept out of the report)
 
     @property
     def passed(self) -> bool:
@@ -136,8 +137,11 @@ def run_check(graph: Graph, net: QNetwork, data, labels=None,
     tally, kept, engine = run_chunks(job, source, chunks, workers=workers, cluster=cluster,
                                      progress=progress)
     config = _config(net, source, batch_size, tolerance, thresholds, first_sample)
+    timing = {k: engine.pop(k) for k in ("seconds", "samples_per_s") if k in engine}
+    timing.update(engine)
     report = build_report(tally, config, graph, net, thresholds, engine)
-    return CheckResult(report=report, tally=tally, kept=kept, failures=report["failures"])
+    return CheckResult(report=report, tally=tally, kept=kept, failures=report["failures"],
+                       timing=timing)
 
 
 def network_digest(net: QNetwork) -> str:
@@ -297,7 +301,7 @@ def write_outputs(result: CheckResult, out_dir: Path, *, junit: Path | None = No
     if junit is not None:
         from ..junit import check_suite, write_junit
 
-        seconds = result.report.get("engine", {}).get("seconds")
+        seconds = result.timing.get("seconds")
         paths.append(write_junit([check_suite(result.report, model=name, seconds=seconds)],
                                  junit))
     return paths

@@ -169,8 +169,9 @@ def _open_file(path: str, first: int) -> _Part:
     except SnnCompileError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise SnnCompileError(f"not a readable data file ({type(exc).__name__})", file=path,
-                              hint=HINT) from None
+        kind = {".h5": "HDF5", ".hdf5": "HDF5", ".npy": ".npy"}.get(suffix, ".npz")
+        raise SnnCompileError(f"not a readable {kind} data file ({type(exc).__name__})",
+                              file=path, hint=HINT) from None
 
 
 def _open_npz(path: str, first: int) -> _Part:

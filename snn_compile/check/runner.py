@@ -310,7 +310,6 @@ def _run_dask(job, source, chunks, cluster, bar):
     finally:
         if own:
             client.close()
-    return tally, kept, {"engine": "dask", "workers": workers,
-                         "cluster": str(getattr(client, "scheduler", cluster))}
+    return tally, kept, {"engine": "dask", "workers": workers}
 
 
