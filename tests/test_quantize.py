@@ -165,8 +165,24 @@ def test_per_neuron_decay_is_refused_on_per_layer_targets():
                        ir.Affine(name="fc", weight=np.full((3, 4), 0.5)),
                        ir.LIF(name="lif", shape=(3,), beta=[0.5, 0.6, 0.7], reset="zero")])
     with pytest.raises(UnsupportedError, match="node 'lif'.*one beta per layer"):
-        quantize(g, load_target("loihi2"))
+        quantize(g, load_target("loihi2", {"features.neuron_groups": 1}))
     quantize(g, load_target("xc7z020"))  # per-neuron registers
+
+
+def test_per_neuron_decays_become_register_groups_up_to_the_targets_limit():
+    """loihi2 runs a layer with a few distinct decays/thresholds as one LIF process per
+    register set (features.neuron_groups), and refuses more with the numbers."""
+    def graph(beta):
+        n = len(beta)
+        return ir.sequential([ir.Input(name="in", shape=(4,)),
+                              ir.Affine(name="fc", weight=np.full((n, 4), 0.5)),
+                              ir.LIF(name="lif", shape=(n,), beta=beta, reset="zero")])
+    q = quantize(graph([0.5, 0.6, 0.5, 0.7]), load_target("loihi2"))
+    assert list(q.network.population("lif").neuron.decay_v) == [2048, 2458, 2048, 2867]
+    assert any("3 register sets" in note for note in q.report[0].notes)
+    with pytest.raises(UnsupportedError, match=r"node 'lif'.*at most 16 groups per layer; this "
+                                               r"layer needs 30.*30 neuron processes"):
+        quantize(graph(np.linspace(0.5, 0.9, 30)), load_target("loihi2"))
 
 
 def test_decay_moved_into_the_target_range_is_reported():
@@ -194,3 +210,4 @@ def test_non_spiking_readout_classes_use_each_neurons_scale():
     net = quantize(g, load_target("xc7z020"), spikes).network
     assert np.ptp(net.population("li").scale) > 0
     assert run_check(g, net, spikes).report["class_agreement"] > 0.9
+

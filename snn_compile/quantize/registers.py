@@ -84,3 +84,16 @@ def compact(values: np.ndarray, shape) -> np.ndarray:
     if flat.size and np.all(flat == flat[0]):
         return np.array(flat[0])
     return flat.reshape(shape)
+
+
+def parameter_groups(shape, *registers) -> list[np.ndarray]:
+    """Neurons that share every register of ``registers`` (arrays broadcasting to ``shape``,
+    e.g. current decay, voltage decay, threshold): flat neuron indices, ascending, one array per
+    distinct register set, the sets ordered by their first neuron."""
+    size = int(np.prod(shape))
+    keys = np.stack([np.broadcast_to(np.asarray(r, np.int64), shape).reshape(-1)
+                     for r in registers], axis=1) if registers else np.zeros((size, 1), np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == g) for g in np.argsort(first)]
+
