@@ -99,7 +99,7 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
     if np.any(syn_bias):
         if not neuron.cuba:
             v_bias += syn_bias  # without current memory the synaptic bias is a voltage bias
-        elif target.features.synapse_bias:
+        elif target.features.synapse_bias or target.features.bias_source:
             input_bias_float = syn_bias
         else:
             raise UnsupportedError(f"target '{target.name}' cannot add a bias to the synaptic "
@@ -151,8 +151,7 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
                       notes)
     input_bias = None
     if input_bias_float is not None:
-        input_bias = np.rint(input_bias_float * scale_flat
-                             / 2.0 ** fmt.activation_shift).astype(np.int64)
+        input_bias = _input_bias(name, target, input_bias_float, scale_flat, notes)
     shape = neuron.shape
     qneuron = QNeuron(
         shape=shape, decay_u=reg.compact(m_u, shape), decay_v=reg.compact(m_v, shape),
@@ -181,6 +180,20 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         (ranges["i"] if neuron.cuba else ranges["current"]) * s_max / fmt.u.max,
         custom_neuron=custom, notes=notes)
     return qpop, qprojs, report
+
+
+def _input_bias(name: str, target: Target, bias: np.ndarray, scale_flat, notes: list):
+    """The synaptic-current bias in synaptic-input units ``a``: ``round(bias * S / 2**shift)``,
+    on a bias source's weight grid where the target adds it that way."""
+    shift = 2.0 ** target.neuron.activation_shift
+    values = bias * scale_flat / shift
+    if target.features.synapse_bias:
+        return np.rint(values).astype(np.int64)
+    ints = reg.encode_source_bias(values, target, name)
+    err = float(np.max(np.abs(ints * shift / scale_flat - bias), initial=0.0))
+    notes.append(f"bias on the synaptic current added by a bias-source population (a neuron "
+                 f"spiking every step, weights = bias, max rounding error {err:.3g})")
+    return ints
 
 
 def _check_groups(name: str, target: Target, m_u, m_v, thr_int, shape, notes: list) -> None:
