@@ -7,7 +7,7 @@ import numpy as np
 from snn_compile.backends.emulator.engine import encode_input
 from snn_compile.errors import BackendError
 from snn_compile.ir.fixed import QNetwork
-from snn_compile.lava_compat import require_lava
+from .compat import require_lava
 from snn_compile.trace import Trace
 
 from .lower import LavaNet, lower
