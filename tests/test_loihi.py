@@ -18,7 +18,7 @@ from snn_compile.backend import get_backend
 from snn_compile.backends.loihi import LavaBackend, lower, map_to_cores
 from snn_compile.emulator import run_network as emulate
 from snn_compile.errors import BackendError, TargetError, UnsupportedError
-from snn_compile.ir.chain import QConv, QDense, QLayer, chain
+from snn_compile.ir.chain import QDense, QLayer, chain
 from snn_compile.ir.fixed import ConvGeometry, QInput, QNetwork, QNeuron, QPopulation, QProjection
 from snn_compile.quantize import quantize
 from snn_compile.targets import load_target
