@@ -114,8 +114,9 @@ def _check_args(p: argparse.ArgumentParser, *, data_required: bool) -> None:
                    help="balance thresholds for spike agreement on the calibration samples")
     g.add_argument("--junit", type=Path, help="also write JUnit XML here")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    g.add_argument("--plot-samples", default="0", metavar="LIST",
-                   help="samples (of the scored ones) drawn as rasters, e.g. 0,5,9")
+    g.add_argument("--plot-samples", metavar="LIST",
+                   help="samples (indices into the data) drawn as rasters, e.g. 200,205 "
+                        "(default: the first scored sample)")
     g = p.add_argument_group("how the check runs")
     g.add_argument("--batch-size", type=int, help="samples per chunk (default from the network "
                                                   "size)")
@@ -337,7 +338,8 @@ def _check_options(args):
         batch_size=_positive(args.batch_size, "--batch-size"),
         workers=_positive(args.workers, "--workers"), cluster=args.cluster,
         threads=_positive(args.threads, "--threads"),
-        plot_samples=_samples(args.plot_samples, "--plot-samples"), plots=not args.no_plots)
+        plot_samples=None if args.plot_samples is None
+        else _samples(args.plot_samples, "--plot-samples"), plots=not args.no_plots)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:

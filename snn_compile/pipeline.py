@@ -60,7 +60,7 @@ class CheckOptions:
     workers: int = 1
     cluster: object = None
     threads: int | None = 1
-    plot_samples: tuple = (0,)
+    plot_samples: tuple | None = None  # data indices drawn as rasters (None: the first scored)
     plots: bool = True
     junit: Path | None = None
 
@@ -166,8 +166,20 @@ def check_network(graph: Graph, net: QNetwork, source, first_sample: int,
     return run_check(graph, net, source, thresholds=options.thresholds,
                      batch_size=options.batch_size, tolerance=options.tolerance,
                      workers=options.workers, cluster=options.cluster, shard=shard,
-                     keep_samples=tuple(first_sample + s for s in options.plot_samples),
+                     keep_samples=_plot_samples(options.plot_samples, source, first_sample),
                      threads=options.threads, first_sample=first_sample)
+
+
+def _plot_samples(samples, source, first: int) -> tuple[int, ...]:
+    if samples is None:
+        return (first,)
+    outside = [s for s in samples if not first <= s < source.samples]
+    if outside:
+        raise SnnCompileError("--plot-samples names samples that are not scored",
+                              file=source.name, value=outside[0],
+                              hint=f"scored samples are {first}..{source.samples - 1} (the "
+                                   "first ones calibrate)")
+    return tuple(samples)
 
 
 # ----------------------------------------------------------------------------- main job

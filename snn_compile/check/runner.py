@@ -90,7 +90,7 @@ def shard_chunks(chunks: list, shard: tuple[int, int] | None) -> list:
 
 
 def new_tally(net: QNetwork) -> Tally:
-    layers = {p.name: LayerTally(name=p.name, offset=p.lag) for p in net.in_order()
+    layers = {p.name: LayerTally(name=p.name, offset=p.lag) for p in net.float_counterparts()
               if p.neuron.spiking}
     return Tally(layers=layers, classes=ClassTally(classes=net.output_population.size))
 

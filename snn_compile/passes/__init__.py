@@ -26,6 +26,7 @@ from typing import Any, Callable
 from ..errors import SnnCompileError
 from ..ir.fixed import QNetwork
 from ..ir.graph import Graph, verify
+from .bias_source import add_bias_sources
 from .cleanup import drop_output_delays
 from .delays import assign_delays
 from .group import group_populations
@@ -64,6 +65,9 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("assign_delays", lambda pg, ctx: assign_delays(pg, ctx.target)),
     # population graph -> QNetwork (needs the delays for QAT grids' time alignment)
     Pass("quantize", _quantize),
+    # a synaptic-current bias as spikes of a constant source, where the target has no such
+    # bias (Loihi 2); after quantizing: it needs the integer biases and every population's lag
+    Pass("bias_sources", lambda net, ctx: add_bias_sources(net)),
 )
 
 VERIFIERS = {
