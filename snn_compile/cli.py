@@ -122,7 +122,9 @@ def _check_args(p: argparse.ArgumentParser, *, data_required: bool) -> None:
                                                   "size)")
     g.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     g.add_argument("--cluster", metavar="ADDRESS",
-                   help="run on a Dask distributed scheduler, e.g. tcp://host:8786")
+                   help="run on a Dask distributed scheduler (tcp://host:8786), or on a "
+                        "local Dask cluster of N processes (local:N); needs the 'cluster' "
+                        "extra")
     g.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1: faster on shared machines)")
     _threshold_args(p)
