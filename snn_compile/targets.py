@@ -99,6 +99,7 @@ class Features:
     max_spikes: int = field(default=1, metadata=_range(1, 1 << 16))  # > 1: multi-spike output
     membrane_floor: bool = False  # a lower bound on the membrane (Sinabs' min_v_mem)
     custom_features: list = field(default_factory=list)  # only through a custom neuron program
+    max_pool: bool = False  # a projection may take the maximum of its sums over windows
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def float_input(proj, x: np.ndarray, shape) -> np.ndarray:
                                        torch.from_numpy(proj.weight), stride=geo.stride,
                                        padding=geo.padding, dilation=geo.dilation,
                                        groups=geo.groups)
+        if geo.max_pool is not None:
+            y = torch.nn.functional.max_pool2d(y, *geo.max_pool)
         return y.reshape(x.shape[0], -1).numpy()
     flat = x.reshape(x.shape[0], -1)
     if proj.kind == "dense":
