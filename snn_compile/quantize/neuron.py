@@ -63,11 +63,20 @@ class FloatNeuron:
         return int(np.prod(self.shape))
 
 
+_MODEL_ADVICE = {
+    "Alpha": "snnTorch's Alpha neuron keeps two synaptic currents (excitatory and inhibitory) "
+             "and no membrane of its own, which no target datapath has; train with "
+             "snn.Synaptic (one current) or snn.Leaky for hardware",
+}
+
+
 def check_model(neuron: FloatNeuron, target: Target) -> None:
     if neuron.kind not in target.features.neuron_models:
+        advice = _MODEL_ADVICE.get(neuron.kind)
         raise UnsupportedError(f"neuron model {neuron.kind} is not supported by target "
                                f"'{target.name}'", node=neuron.name,
-                               hint=f"supported: {target.features.neuron_models}")
+                               hint=(advice + "; " if advice else "")
+                               + f"supported: {target.features.neuron_models}")
 
 
 def map_features(neuron: FloatNeuron, target: Target) -> tuple[FloatNeuron, bool]:
