@@ -48,6 +48,7 @@ class Context:
     float_graph: Graph | None = None
     notes: list = field(default_factory=list)
     report: list = field(default_factory=list)
+    input_report: Any = None  # the quantizer's InputReport
 
 
 @dataclass(frozen=True)
