@@ -382,3 +382,52 @@ def test_imported_framework_graph_survives_export(tmp_path, name, convention):
     if meta["convention"] == convention:
         np.testing.assert_array_equal(want, data["output"])
     np.testing.assert_array_equal(simulate(back, data["input"]).output, want)
+
+
+def test_branching_graph_round_trips_through_nir(tmp_path):
+    """A residual (SEW) network read from a custom forward survives NIR: the skip connection is
+    two NIR edges into one node, and the spikes stay identical."""
+    import sys
+
+    import torch
+
+    from snn_compile.importers.snntorch import from_snntorch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "zoo"))
+    import zoo
+
+    torch.manual_seed(0)
+    graph = from_snntorch(zoo.load("sew_residual"), (1, 8, 8))
+    path = export_nir(graph, tmp_path / "sew.nir")
+    edges = nir.read(path).edges
+    assert sum(1 for _, dst in edges if dst == "add") == 2
+    back = load_nir(path, convention="snn_compile")
+    x, _ = zoo.test_set("sew_residual", 4)
+    want = simulate(graph, x).output
+    assert want.any()
+    np.testing.assert_array_equal(simulate(back, x).output, want)
+
+
+@pytest.mark.parametrize("target", ["loihi2", "xc7z020", "cpu"])
+def test_multispike_rockpool_compiles_with_its_cap(target):
+    from snn_compile.emulator import run_network
+    from snn_compile.quantize import quantize
+    from snn_compile.targets import load_target
+
+    data, _ = recording("rockpool_linear_cubalif_multispike")
+    graph = load_nir(DATA / "rockpool_linear_cubalif_multispike.nir",
+                     convention="rockpool[max_spikes=3]")
+    q = quantize(graph, load_target(target), data["input"])
+    assert all(p.neuron.max_spikes == 3 for p in q.network.populations)
+    lag = q.network.max_lag
+    x = np.concatenate([data["input"], np.zeros((lag, *data["input"].shape[1:]), np.float32)])
+    out = run_network(q.network, x).output[lag:]
+    assert out.max() == 3 and np.mean(out == data["output"]) > 0.8
+    data, _ = recording("rockpool_linear_lif_multispike")
+    default = load_nir(DATA / "rockpool_linear_lif_multispike.nir",
+                       convention="rockpool-multispike")  # Rockpool's cap: 2**16
+    q = quantize(default, load_target(target), data["input"])
+    cap = load_target(target).features.max_spikes
+    assert all(p.neuron.max_spikes == cap for p in q.network.populations)
+    assert all(any(f"the model caps it at 65536) capped at {cap}" in n for n in r.notes)
+               for r in q.report), [r.notes for r in q.report]

@@ -14,8 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snn_compile.emulator import run_network
+from snn_compile.errors import UnsupportedError
 from snn_compile.importers.nir import load_nir
+from snn_compile.quantize import quantize
 from snn_compile.reference import simulate
+from snn_compile.targets import load_target
 
 DATA = Path(__file__).parent / "data" / "nir-paper"
 BRAILLE = {
@@ -107,6 +111,36 @@ def test_cnn_variants_reproduce_sinabs_variants_and_differ_from_its_defaults(
     ours = trace.output if layer == "output" else trace.layers[layer]["spikes"]
     theirs = data["output" if layer == "output" else f"hidden/{layer}"][:steps]
     assert np.mean(ours != theirs) > 1e-3
+
+
+REFUSALS = {("braille_noDelay_bias_zero", "loihi2"):
+            r"node 'lif1.lif'.*cannot add a bias to the synaptic current"}
+
+
+@pytest.mark.parametrize("target", ["loihi2", "xc7z020", "cpu"])
+@pytest.mark.parametrize("name", sorted(BRAILLE) + ["cnn_sinabs"])
+def test_paper_networks_compile_and_run_on_the_emulator(name, target):
+    data = _data(name)
+    if name == "cnn_sinabs":
+        graph = load_nir(DATA / "cnn_sinabs.nir", convention="sinabs-multispike")
+        x = data["input"][40:70, :2].astype(np.float32)  # the first saccade turn: counts > 1
+    else:
+        graph = load_nir(DATA / f"{name}.nir", convention=BRAILLE[name])
+        x = data["input"][:80, :4]
+    if (name, target) in REFUSALS:
+        with pytest.raises(UnsupportedError, match=REFUSALS[name, target]):
+            quantize(graph, load_target(target), x)
+        return
+    q = quantize(graph, load_target(target), x)
+    lag = q.network.max_lag
+    run = run_network(q.network, np.concatenate([x, np.zeros((lag, *x.shape[1:]), x.dtype)]))
+    want = simulate(graph, x)
+    assert run.output[lag:].shape == want.output.shape
+    first = "1" if name == "cnn_sinabs" else "lif1.lif"
+    got = run.layers[first]["spikes"][q.network.population(first).lag:][:x.shape[0]]
+    assert np.mean(got == want.layers[first]["spikes"]) > 0.95
+    if name == "cnn_sinabs":
+        assert q.input.kind == "counts" and q.network.population("1").neuron.max_spikes > 1
 
 
 @pytest.mark.slow
