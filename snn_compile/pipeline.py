@@ -151,7 +151,7 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
                "quantization": quantized.report_dict()}
     check = None
     if data is not None:
-        check = run_check(graph, net, data, labels, thresholds)
+        check = run_check(quantized.float_graph, net, data, labels, thresholds)
         summary["check"] = check.report
         lines.extend(summary_lines(check.report))
     inputs = _golden_inputs(net, data)

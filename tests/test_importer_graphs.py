@@ -201,3 +201,27 @@ def test_alpha_is_refused_by_every_target_with_the_reason():
     for target in ("loihi2", "xc7z020", "cpu"):
         with pytest.raises(UnsupportedError, match="node '1'.*Alpha.*two synaptic currents"):
             quantize(graph, load_target(target))
+
+
+def test_model_file_keeps_the_new_layers(tmp_path):
+    import snn_compile
+    from snn_compile.importers import load_model
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Dropout(0.1),
+                        _leaky(), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * 3 * 3, 5),
+                        snn.Alpha(alpha=0.9, beta=0.7, init_hidden=True, threshold=0.3))
+    with torch.no_grad():
+        net[0].weight.mul_(4)
+        net[7].weight.mul_(4)
+    net.eval()
+    graph = from_snntorch(net, (1, 6, 6))
+    back = load_model(snn_compile.export(graph, tmp_path / "m.pt"))
+    kinds = [type(node).__name__ for node in back.nodes]
+    assert {"BatchNorm", "Identity", "ReLU", "MaxPool2d", "Alpha"} <= set(kinds)
+    x = _inputs((1, 6, 6))
+    want = simulate(graph, x).output
+    assert want.any()
+    np.testing.assert_array_equal(simulate(back, x).output, want)
+    np.testing.assert_array_equal(want, _run(net, x)[0])

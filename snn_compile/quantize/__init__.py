@@ -35,13 +35,16 @@ __all__ = ["quantize", "Quantized", "LayerReport", "InputReport", "grid_datapath
 @dataclass
 class Quantized:
     """The quantized network, one :class:`LayerReport` per population, the input encoding's
-    :class:`~.calibration.InputReport` (``input.costs_accuracy()`` is the verdict hook) and
-    the notes of the passes and the importer (NIR convention variant, hints, folds)."""
+    :class:`~.calibration.InputReport` (``input.costs_accuracy()`` is the verdict hook), the
+    notes of the passes and the importer (NIR convention variant, hints, folds) and the float
+    graph as the float passes left it: same spikes as the imported one, and a float layer for
+    every population (e.g. the OR layers of max pooling of spikes), so compare with it."""
 
     network: QNetwork
     report: list[LayerReport]
     input: InputReport | None = None
     notes: list = field(default_factory=list)
+    float_graph: Graph | None = None  # after the float passes: every population has its layer
 
     def report_dict(self) -> list[dict]:
         return [asdict(r) for r in self.report]
@@ -60,7 +63,7 @@ def quantize(graph: Graph, target: Target, calibration: np.ndarray | None = None
     if ctx.input_report is not None and calibration is not None:
         input_cost(ctx.float_graph, calibration, network.input, ctx.input_report)
     return Quantized(network=network, report=ctx.report, input=ctx.input_report,
-                     notes=_import_notes(graph) + ctx.notes)
+                     notes=_import_notes(graph) + ctx.notes, float_graph=ctx.float_graph)
 
 
 def _import_notes(graph: Graph) -> list[str]:
