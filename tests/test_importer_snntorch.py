@@ -156,6 +156,34 @@ def test_custom_forward_over_time_matches_snntorch():
     np.testing.assert_array_equal(simulate(graph, x.numpy()).output, expected)
 
 
+class FixedLoopNet(TimeLoopNet):
+    """A loop over a fixed number of steps: fx unrolls it and sees the input indexed."""
+
+    def forward(self, x):
+        mem1 = self.lif1.init_leaky()
+        syn2, mem2 = self.lif2.init_synaptic()
+        out = []
+        for step in range(12):
+            spk1, mem1 = self.lif1(self.conv(x[step]), mem1)
+            spk2, syn2, mem2 = self.lif2(self.fc(spk1.flatten(1)), syn2, mem2)
+            out.append(spk2)
+        return torch.stack(out)
+
+
+def test_fixed_time_loop_falls_back_to_the_hook_reader():
+    torch.manual_seed(1)
+    net = FixedLoopNet()
+    with torch.no_grad():
+        net.fc.weight.mul_(4.0)
+    graph = from_snntorch(net, (1, 8, 8), example_input=torch.rand(12, 2, 1, 8, 8))
+    assert "data_flow" not in graph.metadata
+    x = (torch.rand(12, 3, 1, 8, 8) < 0.6).float()
+    with torch.no_grad():
+        expected = net(x).numpy()
+    assert expected.any()
+    np.testing.assert_array_equal(simulate(graph, x.numpy()).output, expected)
+
+
 def test_custom_step_forward_matches_snntorch_and_leaves_module_untouched():
     torch.manual_seed(2)
     net = StepNet()

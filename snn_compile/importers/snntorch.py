@@ -80,7 +80,8 @@ def from_snntorch(module: nn.Module, input_shape, *, example_input: torch.Tensor
     try:
         output = read_forward(module, builder)
     except NotTraceable:
-        return _chain(builder, _traced_layers(module, input_shape, example_input), metadata)
+        return _chain(_Builder(input_shape), _traced_layers(module, input_shape, example_input),
+                      metadata)
     return builder.finish(output, metadata | {"data_flow": "torch.fx"})
 
 

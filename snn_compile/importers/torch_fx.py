@@ -22,8 +22,9 @@ The first tensor ``forward`` returns is the network output (more returned tensor
 recordings and ignored). Everything else (products of two tensors, concatenation, indexing,
 membranes used as data, a layer called twice in one step, explicit neuron states) raises
 :class:`~snn_compile.errors.UnsupportedError` naming the line of ``forward`` that used it. A
-``forward`` that fx cannot trace at all (a Python loop over time, data-dependent control flow)
-raises :class:`NotTraceable`, and the importer falls back to its hook-based chain reader.
+``forward`` that fx cannot trace at all (a Python loop over time, data-dependent control flow),
+or that indexes its input (a loop over a time-major input, unrolled by fx), raises
+:class:`NotTraceable`, and the importer falls back to its hook-based chain reader.
 """
 
 from __future__ import annotations
@@ -356,6 +357,8 @@ class _Reader:
 
     def op_getitem(self, node, a, index):
         index = index.value if isinstance(index, _Const) else None
+        if isinstance(a, _Tensor) and a.name == self.b.input:
+            raise NotTraceable("forward indexes its input: a loop over a time-major input")
         if isinstance(a, _NeuronOut) and a.tuple_ and isinstance(index, int):
             return _Tensor(a.name) if index == 0 else _State(a.name)
         if isinstance(a, _Size) and index == 0:
