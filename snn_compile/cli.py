@@ -501,7 +501,10 @@ def cmd_check(args) -> int:
     options = _check_options(args)
     graph = _load(args)
     if args.network is not None:
+        from .passes import float_reference
+
         net = _compiled(args)
+        graph = float_reference(graph, net.target)
         if options.calibration_samples is None and options.calibration is None:
             options.calibration_samples = _scored_from(args.network)
         source, _, first, _ = open_check_data(graph, options, calibrate=False)
@@ -510,8 +513,9 @@ def cmd_check(args) -> int:
             raise SnnCompileError("check needs --target (to quantize) or --network (a "
                                   "compiled network)", hint="e.g. --target loihi2")
         source, calibration, first, _ = open_check_data(graph, options)
-        net = quantize_for_target(graph, _target(args), calibration,
-                                  balance=options.balance).network
+        quantized = quantize_for_target(graph, _target(args), calibration,
+                                        balance=options.balance)
+        net, graph = quantized.network, quantized.float_graph
     budget.check_run(net, source.steps, options.batch_size or 1)
     result = check_network(graph, net, source, first, options, shard)
     if args.partial is not None:
@@ -568,9 +572,11 @@ def cmd_merge(args) -> int:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SnnCompileError(f"cannot read the partial result ({type(exc).__name__})",
                                   file=path) from None
-    graph = _load(args)
+    from .passes import float_reference
+
     args.target, args.set = None, []
     net = _compiled(args)
+    graph = float_reference(_load(args), net.target)
     try:
         result = merge_partials(parts, graph, net, _thresholds(args))
     except SnnCompileError as err:

@@ -106,6 +106,7 @@ class Features:
     # a population may hold up to this many decay/threshold register sets (split into one
     # neuron process per set by the backend); 1: one set per population
     neuron_groups: int = field(default=1, metadata=_range(1, 1 << 16))
+    max_pool: bool = False  # a projection may take the maximum of its sums over windows
 
 
 @dataclass(frozen=True)

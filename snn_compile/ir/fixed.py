@@ -71,12 +71,15 @@ def _pair(value) -> tuple[int, int]:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class QInput:
     """The network input and its encoding: 0/1 spikes (``dtype`` uint1) or graded integers
-    ``round(x * scale)`` of ``dtype`` (e.g. int8)."""
+    ``round(x * scale)`` of ``dtype`` (e.g. int8). With ``saturate`` the integers are clipped
+    to ``dtype``'s range (the quantizer chose ``scale`` from the data's distribution, so rare
+    large values saturate, and says how often); without it such values are an error."""
 
     name: str = "input"
     shape: Shape
     dtype: IntType = BINARY
     scale: float = 1.0
+    saturate: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -113,6 +116,8 @@ class QInput:
             return flat.astype(np.int64)
         scaled = np.rint(np.asarray(flat, np.float64) * self.scale)
         lo, hi = self.value_range
+        if self.saturate:
+            return np.clip(scaled, lo, hi).astype(np.int64)
         if scaled.size and (scaled.min() < lo or scaled.max() > hi):
             bad = float(flat.reshape(-1)[np.argmax((scaled < lo) | (scaled > hi))])
             raise SnnCompileError("graded input exceeds the input format",

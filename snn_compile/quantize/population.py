@@ -93,6 +93,7 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         raise QuantizationError("threshold must be positive", node=name,
                                 value=float(neuron.threshold.min()))
     projections = scaled_projections(pg, pop, input_unit)
+    _check_max_pool(projections, target)
     v_bias = neuron.bias.reshape(-1).copy()
     syn_bias = np.broadcast_to(pop.bias, (neuron.size,)).copy()
     input_bias_float = None
@@ -213,6 +214,19 @@ def _check_groups(name: str, target: Target, m_u, m_v, thr_int, shape, notes: li
     if groups > 1:
         notes.append(f"per-neuron decays/thresholds: {groups} register sets, run as {groups} "
                      "neuron groups (one neuron process each)")
+
+def _check_max_pool(projections, target: Target) -> None:
+    """Max pooling of synaptic sums only where the target can take a maximum."""
+    for proj in projections:
+        if proj.conv is not None and proj.conv.max_pool is not None \
+                and not target.features.max_pool:
+            raise UnsupportedError(f"target '{target.name}' cannot take the maximum of synaptic "
+                                   "sums (max pooling after a convolution, before the neuron "
+                                   "layer)", node=proj.name,
+                                   value=f"max_pool kernel {proj.conv.max_pool[0]}",
+                                   hint="pool the spikes instead (Conv2d -> neuron -> "
+                                        "MaxPool2d, computed exactly as an OR layer), or use "
+                                        "AvgPool2d (folded into the convolution), and retrain")
 
 
 def _floor(neuron: FloatNeuron, thr_int, scale_flat, target: Target):
