@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_options_change_the_program_not_the_result():
         programs[str(options)] = program = backend.lower(net)
         assert traces_identical(want, backend.run_lowered(program, spikes)) is None, options
     assert len(programs["{'cores': 4}"].header["cores"]) == 4
+    assert set(programs["{}"].header["input"]["format"]) == {f.name for f in fields(QInput)}
     pruned = sum(p["synapses"] for p in programs["{}"].header["projections"])
     full = sum(p["synapses"] for p in programs["{'prune_zeros': 'false'}"].header["projections"])
     assert pruned < full
@@ -91,6 +93,22 @@ def test_emit_is_byte_deterministic_data(tmp_path):
         assert all(key.startswith(("pop", "proj")) and key.isprintable() for key in tables)
     loaded = Program.load(tmp_path / "a")
     assert traces_identical(golden, TinyCoreBackend().run_lowered(loaded, spikes)) is None
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: h["populations"][0]["neuron"].update(u_overflow="wrap_lava"), "no u_overflow mode"),
+    (lambda h: h["input"]["format"].update(colour="red"), "QInput"),
+    (lambda h: h["projections"][0].update(synapses=h["projections"][0]["synapses"] + 1),
+     "proj0/indices"),
+])
+def test_a_tampered_program_is_refused_on_loading(tmp_path, edit, message):
+    net = random_network(np.random.default_rng(2), load_target("cpu"), features=("cuba",))
+    TinyCoreBackend().lower(net).save(tmp_path)
+    header = json.loads((tmp_path / "program.json").read_text())
+    edit(header)
+    (tmp_path / "program.json").write_text(json.dumps(header))
+    with pytest.raises(BackendError, match=message):
+        Program.load(tmp_path)
 
 
 def test_conv_is_refused_naming_the_node():

@@ -46,8 +46,7 @@ def run_program(program: Program, spikes: np.ndarray) -> Trace:
     """Run ``program`` on ``spikes`` [T, B, *input_shape]; spikes, u and v of every population."""
     head, tab = program.header, program.tables
     inp = head["input"]
-    x = QInput(name=inp["name"], shape=inp["shape"], dtype=inp["dtype"],
-               scale=inp["scale"]).encode(spikes)  # the input format's own definition
+    x = QInput(**inp["format"]).encode(spikes)  # the input format's own definition
     steps, batch = x.shape[:2]
     pops, projs = head["populations"], head["projections"]
 

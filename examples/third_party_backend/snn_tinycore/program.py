@@ -10,7 +10,8 @@ target neuron); delays are ring buffers of past spikes. It has no convolution en
 
 A :class:`Program` is two parts, the same in memory and on disk:
 
-* ``header`` (``program.json``): plain JSON data. The input format, the populations in
+* ``header`` (``program.json``): plain JSON data. The input format (every field of
+  :class:`snn_compile.ir.fixed.QInput`), the populations in
   evaluation order (name, shape, core, ring depth, the neuron configuration of
   :class:`snn_compile.datapath.step.NeuronConfig`, the projections feeding it), the projections
   (source and target by position, ``-1`` for the input; kind, delay, exponent, accumulator
@@ -27,14 +28,15 @@ Files are deterministic: sorted JSON keys, and the npz written by
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from snn_compile.datapath.step import NeuronConfig
-from snn_compile.errors import BackendError, UnsupportedError
-from snn_compile.ir.fixed import QNetwork, QProjection
+from snn_compile.datatypes import IntType
+from snn_compile.errors import BackendError, SnnCompileError, UnsupportedError
+from snn_compile.ir.fixed import QInput, QNetwork, QProjection
 from snn_compile.ir.fixed_io import npz_bytes
 
 FORMAT, VERSION = "tinycore-program", 1
@@ -88,23 +90,52 @@ class Program:
         return program
 
     def validate(self) -> None:
-        """Every table the header names exists, every mode is one TinyCore has."""
+        """The input format and neuron configurations are snn-compile's, every mode is one
+        TinyCore has, every table the header names exists with its size; else BackendError."""
+        def build(cls, data, where):
+            try:
+                return cls(**data)
+            except (TypeError, ValueError, SnnCompileError) as exc:
+                raise BackendError(f"the program's {cls.__name__} is not one this snn-compile "
+                                   "reads", node=where, value=str(exc)) from None
+
+        build(QInput, self.header["input"]["format"], "input")
         for i, pop in enumerate(self.header["populations"]):
-            cfg = pop["neuron"]
-            modes = {"u_overflow": OVERFLOW_MODES, "v_overflow": OVERFLOW_MODES,
-                     "rounding": ROUNDING_MODES, "spike_test": SPIKE_TESTS}
-            for key, allowed in modes.items():
-                if cfg.get(key) not in allowed:
-                    raise BackendError(f"TinyCore has no {key} mode {cfg.get(key)!r}",
+            cfg = build(NeuronConfig, pop["neuron"], pop["name"])
+            for key, allowed in (("u_overflow", OVERFLOW_MODES), ("v_overflow", OVERFLOW_MODES),
+                                 ("rounding", ROUNDING_MODES), ("spike_test", SPIKE_TESTS)):
+                if getattr(cfg, key) not in allowed:
+                    raise BackendError(f"TinyCore has no {key} mode {getattr(cfg, key)!r}",
                                        node=pop["name"])
             for key in pop["registers"]:
-                if self.tables[f"pop{i}/{key}"].shape != (pop["size"],):
-                    raise BackendError(f"register table {key} does not fit the population",
-                                       node=pop["name"])
-        for j in range(len(self.header["projections"])):
-            for key in ("indptr", "indices", "weights"):
-                if f"proj{j}/{key}" not in self.tables:
-                    raise BackendError(f"missing weight table proj{j}/{key}")
+                self._table(f"pop{i}/{key}", (pop["size"],))
+        for j, proj in enumerate(self.header["projections"]):
+            n_out = self.header["populations"][proj["target"]]["size"]
+            self._table(f"proj{j}/indptr", (n_out + 1,))
+            for key in ("indices", "weights"):
+                self._table(f"proj{j}/{key}", (proj["synapses"],))
+
+    def _table(self, key: str, shape: tuple) -> None:
+        table = self.tables.get(key)
+        if table is None or table.shape != shape or table.dtype != np.int64:
+            raise BackendError(f"table {key} is missing or not int64 of shape {shape}",
+                               value=None if table is None else f"{table.dtype} {table.shape}")
+
+
+def input_format(inp: QInput) -> dict:
+    """Every field of the input's format as JSON data; ``QInput(**input_format(inp))`` rebuilds
+    it (so a field snn-compile adds later is carried along, not silently dropped)."""
+    out = {}
+    for f in fields(inp):
+        value = getattr(inp, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, IntType):  # e.g. "uint1" (spikes) or "int8"
+            value = value.name
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[f.name] = value
+    return out
 
 
 def _per_neuron(value, shape) -> np.ndarray:
@@ -195,8 +226,7 @@ def lower_network(net: QNetwork, *, cores: int = 1, prune_zeros: bool = True) ->
     inp = net.input
     header = {
         "format": FORMAT, "version": VERSION, "target": net.target.name,
-        "input": {"name": inp.name, "shape": list(inp.shape), "size": inp.size,
-                  "dtype": inp.dtype.name, "scale": float(inp.scale), "ring": ring[inp.name]},
+        "input": {"format": input_format(inp), "size": inp.size, "ring": ring[inp.name]},
         "dense_bits": net.target.accumulator.dense.bits,
         "populations": populations, "projections": projections,
         "output": position[net.output],
