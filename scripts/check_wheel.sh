@@ -4,6 +4,8 @@
 # folder; and from another temporary folder runs
 #   - with the core dependencies only: --version, targets, backends (no torch imported), and the
 #     main command for cpu (emulator);
+#   - the example third-party backend (examples/third_party_backend) installed from its own
+#     wheel: `backends` lists tinycore, and the main command for cpu --backend tinycore;
 #   - with every extra installed: the main command for loihi (Lava), xc7z020 (HLS, g++ with the
 #     project's own ap_types) and cpu --backend onnx, each checked against the emulator.
 # Prints the time of every stage. Usage: bash scripts/check_wheel.sh (from anywhere).
@@ -38,25 +40,6 @@ snn="$tmp/venv/bin/snn-compile"
 data="$tmp/digits_test.npz" model="$tmp/digits_snn.pt"
 cp "$REPO/examples/digits/digits_test.npz" "$data"
 cp "$REPO/examples/digits/digits_snn.pt" "$model"
-"$snn" --version
-"$snn" targets > /dev/null
-"$snn" backends
-"$tmp/venv/bin/python" - <<'PY'
-import sys
-from snn_compile.cli import main
-main(["targets"]); main(["backends"])
-assert "torch" not in sys.modules, "listing targets/backends imported torch"
-import snn_compile
-assert snn_compile.__file__.startswith(sys.prefix), f"not the installed package: {snn_compile.__file__}"
-print("installed package:", snn_compile.__file__)
-PY
-"$snn" "$model" --target cpu -o out_cpu --data "$data" --no-plots > out_cpu.log
-stage "core only: --version, targets, backends, main command for cpu"
-
-pip install -q --no-compile --no-deps --ignore-requires-python lava-nc==0.10.0  # see bootstrap.sh
-pip install -q --no-compile -c "$REPO/constraints.txt" "$wheel[all]"
-stage "installed every extra"
-
 check() {  # name, then the main command's arguments
     local name=$1; shift
     local s=$SECONDS
@@ -72,6 +55,44 @@ assert report["check"]["verdict"] == "pass", report["check"]["failures"]
 PY
     stage "main command $* ($(( SECONDS - s ))s): backend identical to the emulator"
 }
+"$snn" --version
+"$snn" targets > /dev/null
+"$snn" backends
+"$tmp/venv/bin/python" - <<'PY'
+import sys
+from snn_compile.cli import main
+main(["targets"]); main(["backends"])
+assert "torch" not in sys.modules, "listing targets/backends imported torch"
+import snn_compile
+assert snn_compile.__file__.startswith(sys.prefix), f"not the installed package: {snn_compile.__file__}"
+print("installed package:", snn_compile.__file__)
+PY
+"$snn" "$model" --target cpu -o out_cpu --data "$data" --no-plots > out_cpu.log
+stage "core only: --version, targets, backends, main command for cpu"
+
+# A third-party backend installed on its own: examples/third_party_backend (snn-compile-tinycore)
+# is built like the wheel above (offline, no build isolation) and pip-installed non-editable
+# without dependencies; it needs nothing but the core.
+t_tinycore=$SECONDS
+"$BUILD_PY" -m build --no-isolation --wheel --outdir "$tmp/dist-tinycore" \
+    "$tmp/src/examples/third_party_backend" > "$tmp/build-tinycore.log" 2>&1 \
+    || { tail -30 "$tmp/build-tinycore.log"; exit 1; }
+pip install -q --no-compile --no-deps --no-index "$tmp"/dist-tinycore/*.whl
+"$snn" backends | grep -E "^tinycore +ready " \
+    || { "$snn" backends; echo "snn-compile backends does not list tinycore as ready"; exit 1; }
+check tinycore --target cpu --backend tinycore --no-plots
+test -f out_tinycore/tinycore/program.json && test -f out_tinycore/tinycore/program.npz
+"$tmp/venv/bin/python" - <<'PY'
+import json
+emit = json.load(open("out_tinycore/report.json"))["backend"]["emit"]
+assert emit["verified"] is True, f"tinycore: emitted program vs golden: {emit['verified']}"
+PY
+stage "third-party backend tinycore built, installed, listed and run ($(( SECONDS - t_tinycore ))s)"
+
+pip install -q --no-compile --no-deps --ignore-requires-python lava-nc==0.10.0  # see bootstrap.sh
+pip install -q --no-compile -c "$REPO/constraints.txt" "$wheel[all]"
+stage "installed every extra"
+
 check loihi --target loihi
 test -f out_loihi/lava/run_lava.py && test -f out_loihi/lava/manifest.json
 check xc7z020 --target xc7z020
