@@ -105,9 +105,11 @@ def _call(cmd: list[str]) -> None:
                            hint="this is a bug in snn-compile's HLS backend; please report it")
 
 
-def run_testbench(binary: Path, data_dir: Path) -> str:
-    """Run the testbench on ``data_dir``; returns its output, BackendError on failure."""
-    proc = subprocess.run([str(binary), str(data_dir)], capture_output=True, text=True)
+def run_testbench(binary: Path, data_dir: Path, *args: str) -> str:
+    """Run the testbench on ``data_dir`` (``args``: e.g. the external weight image); returns
+    its output, BackendError on failure."""
+    proc = subprocess.run([str(binary), str(data_dir), *map(str, args)], capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         raise BackendError("HLS C simulation failed",
                            value=_first_line(proc.stdout + proc.stderr, "MISMATCH"),
@@ -116,14 +118,15 @@ def run_testbench(binary: Path, data_dir: Path) -> str:
 
 
 def read_states(project: Project, data_dir: Path, steps: int, batch: int) -> dict[str, dict]:
-    """The dumped ``csim_<layer>_<s|u|v>.dat`` files as [T, B, *shape] arrays by layer name."""
+    """The dumped ``csim_<pop>_<s|u|v>.dat`` files as [T, B, *shape] int64 arrays by
+    population name."""
     layers = {}
-    for layer in project.layers:
+    for pop in project.populations:
         states = {}
         for suffix, key in (("s", "spikes"), ("u", "u"), ("v", "v")):
-            text = (data_dir / f"csim_{layer.ident}_{suffix}.dat").read_text()
+            text = (data_dir / f"csim_{pop.ident}_{suffix}.dat").read_text()
             flat = np.array(text.split(), dtype=np.int64)
-            arr = flat.reshape(batch, steps, *layer.shape).swapaxes(0, 1)
-            states[key] = arr.astype(np.uint8) if key == "spikes" else np.ascontiguousarray(arr)
-        layers[layer.name] = states
+            states[key] = np.ascontiguousarray(
+                flat.reshape(batch, steps, *pop.shape).swapaxes(0, 1))
+        layers[pop.name] = states
     return layers
