@@ -26,6 +26,7 @@ from .project import Project
 CXX_FLAGS = ("-std=c++17", "-O2")
 SOURCES = ("firmware/snn_top.cpp", "tb/snn_tb.cpp")
 CACHE_ENV = "SNN_COMPILE_HLS_CACHE"
+PCH_HEADERS = ("ap_int.h", "cstdio", "string", "vector")
 
 
 def ap_types_dir() -> Path | None:
@@ -76,6 +77,7 @@ def build(prj: Path) -> Path:
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{ap_types_dir()}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
+    includes = precompiled_header() + includes
     with tempfile.TemporaryDirectory(prefix="snn-hls-build-") as tmp:
         objects = [Path(tmp) / f"{Path(src).stem}.o" for src in SOURCES]
 
@@ -89,6 +91,34 @@ def build(prj: Path) -> Path:
         _call([compiler(), *map(str, objects), "-o", str(staged)])
         os.replace(shutil.copy2(staged, binary.parent / f".snn_tb.{os.getpid()}"), binary)
     return binary
+
+
+def precompiled_header() -> list[str]:
+    """``-include`` flags of a precompiled ``ap_int.h`` (and the C++ headers the testbench
+    uses), built once per compiler, flags and ap_types folder into the cache; ``[]`` when g++
+    cannot build one. It only saves compile time (parsing ap_int.h is about half of it): g++
+    ignores a header it cannot use and the include guards keep the result identical."""
+    ap = ap_types_dir()
+    digest = hashlib.sha256(" ".join((compiler() or "", *CXX_FLAGS, str(ap))).encode())
+    for path in sorted(ap.rglob("*.h")):
+        digest.update(str(path.relative_to(ap)).encode() + b"\0" + path.read_bytes())
+    root = _cache_root() / f"pch-{digest.hexdigest()[:16]}"
+    header, gch = root / "snn_pch.h", root / "snn_pch.h.gch"
+    if not gch.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        text = "".join(f"#include <{name}>\n" for name in PCH_HEADERS)
+        if not header.is_file():
+            staged = root / f".snn_pch.h.{os.getpid()}"
+            staged.write_text(text)
+            os.replace(staged, header)
+        staged = root / f".snn_pch.gch.{os.getpid()}"
+        proc = subprocess.run([compiler(), *CXX_FLAGS, f"-I{ap}", "-x", "c++-header",
+                               str(header), "-o", str(staged)], capture_output=True)
+        if proc.returncode != 0:
+            staged.unlink(missing_ok=True)
+            return []
+        os.replace(staged, gch)
+    return ["-include", str(header)]
 
 
 def _first_line(text: str, marker: str) -> str:
