@@ -471,7 +471,7 @@ def test_tutorial_sized_networks_fit_xc7z020(tmp_path):
         assert 0 < est["cycles_per_step"] < est["cycles_per_step_worst"]
         assert est["events_per_step"]["input"] > 0
         readme = (tmp_path / make.__name__ / "README.md").read_text()
-        assert "cycles per time step at measured spike rates" in readme
+        assert "cycles per time step at the measured spike rates" in readme
 
 
 def test_tutorial6_csim_reduced_steps():

@@ -73,7 +73,7 @@ INPUT_IDENT = "snn_in"    # the network input's identifier (never taken from the
 POPULATION_ROMS = ("_thr", "_bias", "_m_u", "_m_v", "_floor", "_in_bias")
 POPULATION_SUFFIXES = ("_u", "_v", "_s", "_spk", "_ring", "_events", "_neu", "_cur", "_u_t",
                        "_v_t", "_spk_t") + POPULATION_ROMS + tuple(f"{r}_t" for r in POPULATION_ROMS)
-PROJECTION_SUFFIXES = ("_cfg", "_w", "_w_t", "_acc")
+PROJECTION_SUFFIXES = ("_cfg", "_w", "_w_t", "_acc", "_x")
 
 CPP_RESERVED = frozenset("""
 alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t

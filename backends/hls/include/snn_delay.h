@@ -29,8 +29,19 @@ struct ring {
     }
     void advance() { head = (R == 1 || head + 1 == R) ? 0 : head + 1; }
     int slot(int age) const { return R == 1 ? 0 : (head + R - age) % R; }
-    T *now() { return buf[slot(0)]; }
-    const T *at(int age) const { return buf[slot(age)]; }
+    const T *now() const { return buf[slot(0)]; }
+    // Copies in and out of the slots (R > 1: a slot chosen at run time is read element by
+    // element rather than through a pointer; with R = 1 the generated code uses buf[0]).
+    void load(int age, T out[N]) const {
+        const int s = slot(age);
+    LOAD:
+        for (int i = 0; i < N; i++) out[i] = buf[s][i];
+    }
+    void store(const T in[N]) {
+        const int s = slot(0);
+    STORE:
+        for (int i = 0; i < N; i++) buf[s][i] = in[i];
+    }
 };
 
 // Event lists (event design): the indices and values of one step's nonzero entries, in index
