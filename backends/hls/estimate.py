@@ -299,8 +299,8 @@ def problems(report: dict) -> list[str]:
     out = []
     for item in report["limits"]:
         if item["count"] > item["limit"]:
-            out.append(f"{item['node']}: {item['count']} {item['what']} > Vivado's limit of "
-                       f"{item['limit']} ({item['fix']})")
+            out.append(f"{item['node']}: {item['count']} {item['what']}, more than Vivado's "
+                       f"{item['limit']}: {item['fix']}")
     over = [f"{k.upper()} {report['resources'][k]} > {report['available'][k]}"
             for k in RESOURCE_KEYS if report["available"][k] is not None
             and report["resources"][k] > report["available"][k]]

@@ -163,7 +163,7 @@ def choose(a: Analysis, *, design: str = "auto", reuse_factor="auto", weights: s
                                     f"({_cycles(ev)})" if ev.fits else ""))
     elif ev.fits:
         chosen = ev
-        reason = (f"the parallel design does not fit {part} with any reuse factor ("
+        reason = (f"the parallel design does not fit {part} with any reuse factor (at "
                   f"{par.label}: {'; '.join(par.problems)})" if not par.fits else
                   f"the parallel design needs {par.label} ({_cycles(par)}), slower than the "
                   f"event design even at full activity ({_cycles(ev)})")
