@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv example test test-all bench clean
 
-$(VENV)/.ready: pyproject.toml scripts/bootstrap.sh
+$(VENV)/.ready: pyproject.toml constraints.txt scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
 	touch $@
 

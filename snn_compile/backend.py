@@ -106,24 +106,29 @@ def neuron_features(pop) -> dict[str, Any]:
             "membrane_floor": n.v_floor is not None}
 
 
-def missing_capabilities(net, caps: Capabilities) -> list[tuple[str, str]]:
-    """``(node, what is missing)`` for everything in ``net`` that ``caps`` does not allow."""
+def target_gaps(target, caps: Capabilities) -> list[str]:
+    """What of ``target``'s datapath ``caps`` does not allow (whatever the network)."""
     out = []
     if caps.datapath is not None:
         from .targets import load_target
 
-        want, got = load_target(caps.datapath).datapath(), net.target.datapath()
+        want, got = load_target(caps.datapath).datapath(), target.datapath()
         differ = sorted(f"{section}.{key}" for section in want
                         for key in set(want[section]) | set(got[section])
                         if want[section].get(key) != got[section].get(key))
         if differ:
-            out.append((net.target.name, f"the {caps.datapath} datapath (differs in "
-                                         f"{', '.join(differ[:4])})"))
-    fmt = net.target.neuron
+            out.append(f"the {caps.datapath} datapath (differs in {', '.join(differ[:4])})")
+    fmt = target.neuron
     for kind, name in (("overflow", fmt.u_overflow), ("overflow", fmt.v_overflow),
                        ("rounding", fmt.decay_rounding)):
         if not caps.allows_rule(kind, name):
-            out.append((net.target.name, f"the {kind} rule '{name}'"))
+            out.append(f"the {kind} rule '{name}'")
+    return out
+
+
+def missing_capabilities(net, caps: Capabilities) -> list[tuple[str, str]]:
+    """``(node, what is missing)`` for everything in ``net`` that ``caps`` does not allow."""
+    out = [(net.target.name, gap) for gap in target_gaps(net.target, caps)]
     if not net.input.binary and not caps.graded_input:
         out.append((net.input.name, "graded (non-binary) input"))
     for proj in net.projections:
@@ -216,6 +221,13 @@ def backend_class(name: str) -> type[Backend]:
                            hint=f"available: {', '.join(available_backends())}")
     try:
         cls = matches[0].load()
+    except ModuleNotFoundError as exc:  # an optional dependency (extra) is not installed
+        if (exc.name or "").split(".")[0] == "snn_compile":  # our own module: a broken install
+            raise BackendError(f"backend '{name}' failed to load: {exc}",
+                               hint="reinstall snn-compile (make venv)") from exc
+        raise BackendError(f"backend '{name}' needs the package '{exc.name}'",
+                           hint="install the backends' dependencies: "
+                                "pip install 'snn-compile[all]'") from exc
     except Exception as exc:  # report the real cause, never skip silently
         raise BackendError(f"backend '{name}' failed to load: {exc}",
                            hint="reinstall snn-compile (make venv)") from exc

@@ -87,16 +87,20 @@ def predictions(trace: Trace, steps: int | None = None, offset: int = 0,
 
 
 def traces_identical(a: Trace, b: Trace, keys=("spikes", "u", "v")) -> str | None:
-    """None when every recorded state of ``a`` is present and equal in ``b``, else a sentence
-    naming the first difference (a layer or state missing from ``b`` is a difference)."""
+    """None when every recorded state is equal, else a sentence naming the first mismatch.
+
+    A layer, or one of ``keys``, recorded in one trace but not the other is a mismatch.
+    """
+    missing = [(n, "a" if n in b.layers else "b") for n in {**a.layers, **b.layers}
+               if n not in a.layers or n not in b.layers]
+    if missing:
+        return f"layer {missing[0][0]!r} is missing from trace {missing[0][1]}"
     for name, states in a.layers.items():
-        if name not in b.layers:
-            return f"layer {name} missing"
         for key in keys:
+            if (key in states) != (key in b.layers[name]):
+                return f"layer {name!r} {key}: recorded in only one trace"
             if key not in states:
                 continue
-            if key not in b.layers[name]:
-                return f"layer {name} {key} missing"
             x, y = np.asarray(states[key]), np.asarray(b.layers[name][key])
             if x.shape != y.shape:
                 return f"layer {name} {key}: shapes {x.shape} vs {y.shape}"

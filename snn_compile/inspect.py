@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .escape import terminal
 from .ir import nodes as n
 from .ir.graph import Graph
 
@@ -21,7 +22,7 @@ def _neuron_line(node) -> str:
     if isinstance(node, n.NeuronNode):
         parts += [f"reset={node.reset}/{node.reset_timing}", f"spike v{node.spike_test}thr"]
         if node.grid is not None:
-            parts.append(f"on the {node.grid.target} grid (QAT)")
+            parts.append(f"on the {terminal(node.grid.target)} grid (QAT)")
     return ", ".join(parts)
 
 
@@ -31,14 +32,15 @@ def _synapses(node) -> int:
 
 
 def describe(graph: Graph, title: str) -> str:
+    """One line per node; names are printed through :func:`snn_compile.escape.terminal`."""
     shapes = graph.shapes
-    lines = [f"{title}: {len(graph.nodes)} nodes, {len(graph.edges)} edges"]
+    lines = [f"{terminal(title)}: {len(graph.nodes)} nodes, {len(graph.edges)} edges"]
     neurons = synapses = 0
     for node in graph.in_order():
         kind = type(node).__name__
-        feedback = [f"{e.src} ({e.delay} step{'s' if e.delay > 1 else ''} ago)"
+        feedback = [f"{terminal(e.src)} ({e.delay} step{'s' if e.delay > 1 else ''} ago)"
                     for e in graph.incoming(node.name) if e.delay]
-        line = f"  {node.name:<16} {kind:<10} -> {shapes[node.name]}"
+        line = f"  {terminal(node.name):<16} {kind:<10} -> {shapes[node.name]}"
         if isinstance(node, (n.NeuronNode, n.LI)):
             neurons += int(np.prod(node.shape))
             line += f"  {_neuron_line(node)}"

@@ -1,36 +1,44 @@
 """The main job: model -> verified float IR -> quantized network -> checks -> target bundle.
 
-Steps, in order (each can fail with an actionable SnnCompileError):
+Steps, in order (each can fail with an actionable SnnCompileError; each prints its result as
+soon as it is known):
 
 1. import and verify the model (float IR);
-2. load the target and quantize (calibrated on the sample data when given);
-3. float reference vs emulator on the sample data (per-layer agreement, accuracy);
+2. load the target and quantize, calibrated on calibration samples that are not scored: a
+   separate file (``calibration``), or the first samples of the data (the split is reported);
+   optionally balance the thresholds on them;
+3. float reference vs emulator on the scored samples, streamed (:mod:`snn_compile.check`);
 4. golden run of the emulator on a few inputs;
-5. the target's backend writes its project/bundle and, where it can run here, is checked against
-   the golden run bit for bit;
-6. everything lands in the output folder atomically (written to a temporary sibling first).
+5. the backend is checked against the network, lowered once, writes its project or bundle, and,
+   where it can run here, is compared with the golden run bit for bit;
+6. everything lands in the output folder atomically: ``report.json`` (what was built, with
+   which tool version, options, target file and hash), ``timing.json`` (what varies from run to
+   run), the compiled network (``network.json`` + ``network.npz``: ``snn-compile run OUT/``
+   runs it again without quantizing), golden data, the check's JSON and plots.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-from contextlib import contextmanager
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from . import budget
 from .backend import get_backend
-from .emulator import run_network
 from .check import Thresholds, run_check, summary_lines, write_outputs
 from .compare import pad_for_latency, traces_identical
+from .emulator import run_network
+from .data import load_data  # noqa: F401  (moved to snn_compile.data)
 from .errors import SnnCompileError
+from .ir.fixed import QNetwork
 from .ir.fixed_io import save_network
 from .ir.graph import Graph
-from .quantize import quantize
+from .output import atomic_dir  # noqa: F401  (moved to snn_compile.output)
 from .targets import Target
 
 GOLDEN_SAMPLES = 4
@@ -38,10 +46,31 @@ CALIBRATION_SAMPLES = 128
 
 
 @dataclass
+class CheckOptions:
+    """How the float-vs-fixed check runs (the options ``compile`` and ``check`` share)."""
+
+    data: object = None              # data spec: path(s), folder, glob, or an array
+    labels: np.ndarray | None = None  # with an array
+    calibration: object = None       # separate calibration data (spec or array)
+    calibration_samples: int | None = None  # else: this many first samples (default 128 or 1/4)
+    balance: bool = False
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    tolerance: int = 1
+    batch_size: int | None = None
+    workers: int = 1
+    cluster: object = None
+    threads: int | None = 1
+    plot_samples: tuple = (0,)
+    plots: bool = True
+    junit: Path | None = None
+
+
+@dataclass
 class CompileResult:
     summary: dict
     lines: list = field(default_factory=list)
     failed: bool = False
+    timing: dict = field(default_factory=dict)
 
 
 def file_sha256(path) -> str:
@@ -52,129 +81,187 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def load_data(path, input_shape=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``spikes`` [T, B, *input_shape] (and optional integer ``labels`` [B]) from an .npz file."""
-    hint = "save it with np.savez(path, spikes=[T, B, *input_shape], labels=[B])"
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "spikes" not in data:
-                raise SnnCompileError("data file has no 'spikes' array", file=path,
-                                      value=f"arrays {sorted(data.keys())}", hint=hint)
-            spikes = np.asarray(data["spikes"], np.float32)
-            labels = np.asarray(data["labels"]) if "labels" in data else None
-    except SnnCompileError:
-        raise
-    except Exception as exc:  # numpy raises OSError, ValueError, EOFError... for bad files
-        raise SnnCompileError(f"not a readable .npz data file ({type(exc).__name__})",
-                              file=path, hint=hint) from None
-    if spikes.ndim < 3 or 0 in spikes.shape[:2]:
-        raise SnnCompileError("'spikes' must be time-major [T, B, *input_shape] with T, B > 0",
-                              file=path, value=f"shape {spikes.shape}", hint=hint)
-    if input_shape is not None and tuple(spikes.shape[2:]) != tuple(input_shape):
-        raise SnnCompileError("'spikes' do not fit the model's input", file=path,
-                              value=f"sample shape {spikes.shape[2:]}, model input "
-                                    f"{tuple(input_shape)}",
-                              hint="arrays are time-major: [T, B, *input_shape]")
-    if not np.all(np.isfinite(spikes)):
-        raise SnnCompileError("'spikes' contain NaN or Inf", file=path,
-                              value=f"{int(np.sum(~np.isfinite(spikes)))} entries")
-    if labels is not None:
-        if labels.shape != (spikes.shape[1],) or not np.issubdtype(labels.dtype, np.integer):
-            raise SnnCompileError("'labels' must be one integer class per sample", file=path,
-                                  value=f"labels {labels.dtype} {labels.shape}, "
-                                        f"{spikes.shape[1]} samples", hint=hint)
-    return spikes, labels
+# ----------------------------------------------------------------------------- calibration
+
+def open_check_data(graph: Graph, options: CheckOptions, *, calibrate: bool = True):
+    """The scored data source, the calibration samples (None unless ``calibrate``), the first
+    scored sample and a record of the split."""
+    from .check.data import ArraySource, open_data
+    from .data import check_data, output_classes
+
+    shape = graph.inputs[0].shape
+    if isinstance(options.data, np.ndarray):
+        spikes, labels = check_data(options.data, options.labels, input_shape=shape,
+                                    classes=output_classes(graph))
+        source = ArraySource(spikes, labels)
+    else:
+        source = open_data(options.data, shape)
+    if options.thresholds.max_accuracy_drop is not None and source.labels() is None:
+        raise SnnCompileError("--max-accuracy-drop needs labels in the data file",
+                              file=source.name, hint="save labels=[B] next to spikes")
+    if not calibrate:
+        first = options.calibration_samples or 0
+        if first >= source.samples:
+            raise SnnCompileError("the calibration split leaves no samples to score",
+                                  file=source.name, value=f"{first} of {source.samples}")
+        return source, None, first, None
+    if options.calibration is not None:
+        calib = _calibration_samples(options.calibration, graph)
+        return source, calib, 0, {"source": _describe(options.calibration),
+                                  "samples": int(calib.shape[1]), "scored_from": 0}
+    n = options.calibration_samples
+    if n is None:
+        n = min(CALIBRATION_SAMPLES, source.samples // 4)
+    if not 0 <= n < source.samples:
+        raise SnnCompileError("the calibration split leaves no samples to score",
+                              value=f"{n} of {source.samples} samples",
+                              hint="pass fewer --calibration-samples or a --calibration file")
+    calib = source.read(0, n)[0] if n else source.read(0, min(source.samples,
+                                                              CALIBRATION_SAMPLES))[0]
+    note = {"source": "split of the data" if n else "the scored data (no split: --calibration-"
+                                                   "samples 0)",
+            "samples": int(calib.shape[1]), "scored_from": int(n)}
+    return source, calib, int(n), note
 
 
-MARKER = "report.json"  # every output folder of snn-compile holds one
+def _calibration_samples(spec, graph: Graph) -> np.ndarray:
+    from .check.data import open_data
+    from .data import check_data
+
+    if isinstance(spec, np.ndarray):
+        return check_data(spec, input_shape=graph.inputs[0].shape)[0]
+    source = open_data(spec, graph.inputs[0].shape)
+    return source.read(0, min(source.samples, CALIBRATION_SAMPLES))[0]
 
 
-def _check_output(out: Path) -> None:
-    """Refuse outputs that would destroy something snn-compile did not write."""
-    if out.resolve() == Path.cwd().resolve() or out.resolve() == out.resolve().parent:
-        raise SnnCompileError("the output folder cannot be the current or root folder",
-                              file=out, hint="pass a new folder, e.g. -o out/model")
-    if out.exists() and not out.is_dir():
-        raise SnnCompileError("output exists and is not a folder", file=out,
-                              hint="choose another -o path")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise SnnCompileError("output folder exists and was not written by snn-compile",
-                              file=out, hint="choose a new folder or empty this one")
+def _describe(spec) -> str:
+    if isinstance(spec, np.ndarray):
+        return "array"
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    return ", ".join(Path(str(i)).name for i in items)
 
 
-@contextmanager
-def atomic_dir(out: Path):
-    """Yield a temporary sibling of ``out``; move it into place only if the block succeeds.
+def quantize_for_target(graph: Graph, target: Target, calibration: np.ndarray | None, *,
+                        balance: bool = False, source_sha256: str | None = None):
+    """Post-training quantization (optionally with balanced thresholds) on ``calibration``."""
+    from .quantize import quantize
 
-    An existing ``out`` is replaced only when it is empty or an earlier snn-compile output.
-    """
-    out = Path(out)
-    _check_output(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as exc:
-        raise SnnCompileError(f"cannot create the output folder ({exc.strerror})",
-                              file=out) from None
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    if balance:
+        if calibration is None:
+            raise SnnCompileError("--balance needs calibration data",
+                                  hint="pass --data (split) or --calibration")
+        from .calibrate import balance as balance_thresholds
 
+        quantized = balance_thresholds(graph, target, calibration)
+        if source_sha256:
+            quantized.network = quantized.network.replace(
+                metadata={**quantized.network.metadata, "source_sha256": source_sha256})
+        return quantized
+    return quantize(graph, target, calibration, source_sha256=source_sha256)
+
+
+def check_network(graph: Graph, net: QNetwork, source, first_sample: int,
+                  options: CheckOptions, shard=None):
+    """The streamed check of ``net`` on the scored samples of ``source``."""
+    return run_check(graph, net, source, thresholds=options.thresholds,
+                     batch_size=options.batch_size, tolerance=options.tolerance,
+                     workers=options.workers, cluster=options.cluster, shard=shard,
+                     keep_samples=tuple(first_sample + s for s in options.plot_samples),
+                     threads=options.threads, first_sample=first_sample)
+
+
+# ----------------------------------------------------------------------------- main job
 
 def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_name: str,
-                  source_sha256: str | None = None, data: np.ndarray | None = None,
-                  labels: np.ndarray | None = None, thresholds: Thresholds = Thresholds(),
-                  plots: bool = True, backend: str | None = None,
-                  backend_options: dict | None = None) -> CompileResult:
-    """Run the main job; ``backend`` overrides the target's own backend (e.g. "onnx") and
-    ``backend_options`` are its options (e.g. ``{"reuse_factor": "4"}``)."""
+                  source_sha256: str | None = None, check: CheckOptions | None = None,
+                  backend: str | None = None, backend_options: dict | None = None,
+                  command: dict | None = None, say: Callable[[str], None] | None = None
+                  ) -> CompileResult:
+    """Run the main job (see the module docstring); ``backend`` overrides the target's own
+    backend (e.g. "onnx") with ``backend_options``; ``say`` prints each line when it is known;
+    ``command`` (the options as plain data) is recorded in the report."""
+    lines: list[str] = []
+
+    def emit(text: str) -> None:
+        lines.append(text)
+        if say is not None:
+            say(text)
+
+    timing: dict = {}
+    started = time.perf_counter()
     graph.shapes  # verify
-    calibration = None if data is None else data[:, :CALIBRATION_SAMPLES]
-    quantized = quantize(graph, target, calibration, source_sha256=source_sha256)
+    source = calibration = None
+    first, split = 0, None
+    if check is not None and check.data is not None:
+        source, calibration, first, split = open_check_data(graph, check)
+    elif check is not None and check.calibration is not None:
+        calibration = _calibration_samples(check.calibration, graph)
+        split = {"source": _describe(check.calibration), "samples": int(calibration.shape[1]),
+                 "scored_from": 0}
+    quantized = quantize_for_target(graph, target, calibration,
+                                    balance=check is not None and check.balance,
+                                    source_sha256=source_sha256)
     net = quantized.network
-    lines = [f"{source_name}: {len(net.populations)} layers quantized for {target.name} "
-             f"({target.description})"]
+    budget.check_run(net, 32, GOLDEN_SAMPLES)
+    emit(f"{source_name}: {len(net.populations)} layers quantized for {target.name} "
+         f"({target.description})" + (f", calibrated on {split['samples']} samples "
+                                      f"({split['source']})" if split else ""))
     for rep in quantized.report:
-        lines.append(f"  {rep.name:<16} {rep.neuron:<8} scale {rep.scale:10.4g}  weights "
-                     f"{rep.weight_range}  exp {rep.weight_exp:+d}  threshold {rep.threshold_int}")
-        lines.extend(f"    note: {note}" for note in rep.notes)
-    summary = {"source": source_name, "source_sha256": source_sha256, "target": target.name,
-               "quantization": quantized.report_dict()}
-    check = None
-    if data is not None:
-        check = run_check(graph, net, data, labels, thresholds)
-        summary["check"] = check.report
-        lines.extend(summary_lines(check.report))
-    inputs = _golden_inputs(net, data)
+        emit(f"  {rep.name:<16} {rep.neuron:<8} scale {rep.scale:10.4g}  weights "
+             f"{rep.weight_range}  exp {rep.weight_exp:+d}  threshold {rep.threshold_int}")
+        for note in rep.notes:
+            emit(f"    note: {note}")
+    timing["quantize_s"] = time.perf_counter() - started
+    summary = {"tool": tool_info(), "command": command or {}, "source": source_name,
+               "source_sha256": source_sha256, "target": target_info(target),
+               "calibration": split, "quantization": quantized.report_dict()}
+    result = None
+    if source is not None:
+        result = check_network(graph, net, source, first, check)
+        summary["check"] = result.report
+        timing["check"] = dict(result.timing)
+        for line in summary_lines(result.report):
+            emit(line)
+    inputs = _golden_inputs(net, source, first)
     golden = run_network(net, inputs)
+    stage = time.perf_counter()
     backend_summary, backend_failed = _backend_stage(graph, net, backend or target.backend,
                                                      backend_options or {}, inputs, golden,
-                                                     out_dir, source_name, lines)
+                                                     out_dir, source_name, emit)
+    timing["backend_s"] = time.perf_counter() - stage
     summary["backend"] = backend_summary
+    timing["total_s"] = time.perf_counter() - started
     if out_dir is not None:
-        _write_common(out_dir, net, summary, inputs, golden, check, plots)
-    failed = backend_failed or (check is not None and not check.passed)
-    return CompileResult(summary=summary, lines=lines, failed=failed)
+        _write_common(out_dir, net, summary, timing, inputs, golden, result, check,
+                      source_name)
+    failed = backend_failed or (result is not None and not result.passed)
+    return CompileResult(summary=summary, lines=lines, failed=failed, timing=timing)
 
 
-def _golden_inputs(net, data) -> np.ndarray:
-    if data is not None:
-        return pad_for_latency(data[:, :GOLDEN_SAMPLES], net)
+def tool_info() -> dict:
+    from ._version import __version__
+
+    return {"name": "snn-compile", "version": __version__}
+
+
+def target_info(target: Target) -> dict:
+    overrides = {k: v for k, v in target.get_overrides().items()}
+    return {"name": target.name, "file": Path(target.path).name if target.path else None,
+            "file_sha256": file_sha256(target.path) if target.path and Path(
+                target.path).is_file() else None,
+            "sha256": target.sha256, "overrides": overrides}
+
+
+def _golden_inputs(net, source, first: int) -> np.ndarray:
+    if source is not None:
+        stop = min(first + GOLDEN_SAMPLES, source.samples)
+        return pad_for_latency(source.read(first, stop)[0], net)
     rng = np.random.default_rng(0)
     spikes = (rng.random((32, GOLDEN_SAMPLES, *net.input_shape)) < 0.2).astype(np.float32)
     return pad_for_latency(spikes, net)
 
 
-def _backend_stage(graph, net, name, options, inputs, golden, out_dir, source_name, lines):
+def _backend_stage(graph, net, name, options, inputs, golden, out_dir, source_name, emit):
     """Check, lower once, emit the backend's bundle and run it against the golden trace."""
     backend = get_backend(name, **options)  # an unknown name or option is an error (exit 2)
     if not backend.fixed_point:
@@ -186,27 +273,37 @@ def _backend_stage(graph, net, name, options, inputs, golden, out_dir, source_na
     if out_dir is not None:
         info["emit"] = backend.emit(lowered, out_dir / name, inputs=inputs, golden=golden,
                                     source_name=source_name, float_graph=graph)
+        if (out_dir / name).is_dir():
+            emit(f"{name}: wrote {name}/")
     missing = backend.available()
     if missing or backend.golden:
         info["run"] = "skipped: " + (missing or f"{name} is the golden model")
-        lines.append(f"{name} vs emulator: {info['run']}")
+        emit(f"{name} vs emulator: {info['run']}")
         return info, False
+    emit(f"{name} vs emulator on {inputs.shape[1]} samples x {inputs.shape[0]} steps: "
+         "running ...")
     mismatch = traces_identical(golden, backend.run_lowered(lowered, inputs))
     info["run"] = "identical" if mismatch is None else mismatch
-    lines.append(f"{name} vs emulator on {inputs.shape[1]} samples x {inputs.shape[0]} steps: "
-                 + ("every spike, u and v identical" if mismatch is None else
-                    f"MISMATCH: {mismatch}"))
+    emit(f"{name} vs emulator: " + ("every spike, u and v identical" if mismatch is None else
+                                    f"MISMATCH: {mismatch}"))
     return info, mismatch is not None
 
 
-def _write_common(out_dir: Path, net, summary, inputs, golden, check, plots):
+def _write_common(out_dir: Path, net, summary, timing, inputs, golden, result, check,
+                  source_name):
     (out_dir / "report.json").write_text(
         json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+    (out_dir / "timing.json").write_text(
+        json.dumps(_jsonable(timing), indent=2, sort_keys=True) + "\n")
     save_network(net, out_dir)
-    np.savez_compressed(out_dir / "inputs.npz", spikes=inputs)
-    np.savez_compressed(out_dir / "golden.npz", **golden.to_npz_dict())
-    if check is not None:
-        write_outputs(check, out_dir / "check", plots=plots)
+    from .ir.fixed_io import npz_bytes
+
+    (out_dir / "inputs.npz").write_bytes(npz_bytes({"spikes": inputs}))
+    (out_dir / "golden.npz").write_bytes(npz_bytes(golden.to_npz_dict()))
+    if result is not None:
+        junit = check.junit if check is not None else None
+        write_outputs(result, out_dir / "check", junit=junit, plots=check.plots,
+                      name=source_name)
 
 
 def _jsonable(obj):
@@ -220,4 +317,6 @@ def _jsonable(obj):
         return obj.item()
     if isinstance(obj, Path):
         return obj.name
+    if isinstance(obj, float) and obj != obj:
+        return None
     return obj

@@ -29,6 +29,7 @@ from typing import Any, get_type_hints
 from .datapath.rules import RULES
 from .datatypes import IntType
 from .errors import TargetError
+from .target_checks import check_limits, check_tables
 
 OVERFLOW_RULES = tuple(RULES["overflow"])
 ROUNDING_RULES = tuple(RULES["rounding"])
@@ -183,6 +184,12 @@ class Target:
             out[section] = table
         out["sources"] = dict(self.sources)
         return out
+
+    def get_overrides(self) -> dict:
+        """The values set on the command line (``--set``), as given."""
+        return {dotted: self.get(dotted) if not isinstance(self.get(dotted), IntType)
+                else str(self.get(dotted)) for dotted, src in self.sources.items()
+                if src == "command-line override"}
 
     def datapath(self) -> dict:
         """The arithmetic-defining sections as plain data (for comparing two targets)."""
@@ -340,7 +347,9 @@ def _read_with_inheritance(name, seen: tuple, relative_to: Path | None) -> tuple
     path = _resolve(name, relative_to)
     if path.resolve() in seen:
         raise TargetError("target inherits from itself", file=path)
-    raw = _legacy_tables(_parse(path), path)
+    raw = _parse(path)
+    check_tables(raw, path)
+    raw = _legacy_tables(raw, path)
     if "inherits" not in raw:
         return raw, path
     base_name = raw.pop("inherits")
@@ -381,6 +390,7 @@ def _build(raw: dict, path) -> Target:
                     description=head.get("description", ""), aliases=head.get("aliases", []),
                     sources=dict(sources), path=str(path), **built)
     _check_rules(target, path)
+    check_limits(target, path)
     return target
 
 
@@ -458,11 +468,6 @@ def _convert(value, hint, meta, dotted: str, path):
 
 def _check_rules(t: Target, path) -> None:
     n = t.neuron
-    for key in ("u_decay_range", "v_decay_range"):
-        lo, hi = getattr(n, key)
-        if hi > 1 << n.decay_bits:
-            raise TargetError("decay multiplier range exceeds 2**decay_bits", file=path,
-                              value=f"neuron.{key} = {[lo, hi]}, decay_bits = {n.decay_bits}")
     if n.threshold.signed or n.threshold.shift or n.bias.shift or t.weights.type.shift:
         raise TargetError("threshold is an unsigned mantissa, bias and weights plain integers "
                           "(their shifts are separate keys)", file=path,
@@ -472,9 +477,6 @@ def _check_rules(t: Target, path) -> None:
     if not t.weights.type.signed or t.weights.type.bits > 31:
         raise TargetError("weights must be a signed format of at most 31 bits", file=path,
                           value=f"weights.type = {t.weights.type}")
-    if t.weights.exp_min > t.weights.exp_max:
-        raise TargetError("weights.exp_min exceeds weights.exp_max", file=path,
-                          value=f"{t.weights.exp_min} > {t.weights.exp_max}")
     for key in ("dense", "conv", "intermediate"):
         if not getattr(t.accumulator, key).signed:
             raise TargetError("accumulators are signed", file=path,

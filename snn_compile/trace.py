@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import SnnCompileError
+
+PREFIX = "layer/"
+
 
 @dataclass
 class Trace:
@@ -24,18 +28,33 @@ class Trace:
     layers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def to_npz_dict(self) -> dict[str, np.ndarray]:
-        """Flat dict for ``np.savez``: ``spikes`` plus ``layer/<name>/<state>``."""
+        """Flat dict for ``np.savez``: ``spikes`` plus ``layer/<name>/<state>``.
+
+        The name may hold ``/`` (the state is the part after the last one); a NUL would end
+        the npz member's name and let layers overwrite each other, so it is refused.
+        """
         out = {"spikes": np.asarray(self.output)}
         for name, states in self.layers.items():
             for key, arr in states.items():
-                out[f"layer/{name}/{key}"] = np.asarray(arr)
+                if "\0" in name or "\0" in key or "/" in key:
+                    raise SnnCompileError("a layer or state name cannot be stored in an npz "
+                                          "file (NUL in the name, or '/' in the state)",
+                                          node=name, value=repr(key))
+                out[f"{PREFIX}{name}/{key}"] = np.asarray(arr)
         return out
 
     @classmethod
     def from_npz_dict(cls, data) -> "Trace":
+        """The inverse of :meth:`to_npz_dict` (any mapping with ``keys()`` and ``[]``)."""
         layers: dict[str, dict[str, np.ndarray]] = {}
         for key in data.keys():
-            if key.startswith("layer/"):
-                _, name, state = key.split("/", 2)
+            if key.startswith(PREFIX):
+                name, sep, state = key[len(PREFIX):].rpartition("/")
+                if not sep or not name or not state:
+                    raise SnnCompileError("malformed trace key", value=repr(key),
+                                          hint="keys are 'spikes' and 'layer/<name>/<state>'")
                 layers.setdefault(name, {})[state] = np.asarray(data[key])
+        if "spikes" not in data.keys():
+            raise SnnCompileError("trace has no 'spikes' array",
+                                  value=f"keys {sorted(data.keys())[:6]}")
         return cls(output=np.asarray(data["spikes"]), layers=layers)

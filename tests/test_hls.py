@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -390,21 +391,51 @@ def test_emit_is_deterministic_and_relocatable(tmp_path):
     assert Path("firmware/weights/external.bin") in files
 
 
-def test_readme_build_command_works(tmp_path):
-    """The g++ command block of the generated README.md builds and passes as written."""
+def test_readme_build_command_works_with_only_the_project(tmp_path):
+    """The g++ block of the generated README.md builds and passes as written, in a copy of the
+    project, with every include path inside the project (no hls4ml, no environment paths)."""
     rng = np.random.default_rng(2)
     net = random_qnetwork(rng, PART, depth=1)
     spikes = random_spikes(rng, net, steps=5, batch=2)
-    prj = tmp_path / "prj"
-    HLS.emit(HLS.lower(net), prj, inputs=spikes, golden=run_network(net, spikes),
-             source_name="tiny")
+    HLS.emit(HLS.lower(net), tmp_path / "emitted", inputs=spikes,
+             golden=run_network(net, spikes), source_name="tiny")
+    prj = tmp_path / "elsewhere" / "prj"
+    shutil.copytree(tmp_path / "emitted", prj)
+    shutil.rmtree(tmp_path / "emitted")
     readme = (prj / "README.md").read_text()
     block = re.search(r"## C simulation without Vitis.*?```sh\n(.*?)```", readme, re.S).group(1)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    includes = re.findall(r"-I(\S+)", block)
+    assert includes and all((prj / inc).resolve().is_relative_to(prj) for inc in includes)
+    assert (prj / "ap_types" / "ap_int.h").is_file() and (prj / "ap_types" / "LICENSE").is_file()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH")}
     proc = subprocess.run(["bash", "-ec", block], cwd=prj, capture_output=True, text=True,
                           env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS" in proc.stdout
+
+
+def test_project_carries_the_vendored_ap_types_unchanged(tmp_path):
+    """Every header of the package's ap_types/ lands in the project byte for byte, with the
+    licence and notice; g++ -MM finds no ap_types header outside that copy."""
+    rng = np.random.default_rng(3)
+    net = random_qnetwork(rng, PART, conv=True, recurrent=True, cuba=True, depth=2)
+    spikes = random_spikes(rng, net, steps=3, batch=1)
+    HLS.emit(HLS.lower(net), tmp_path, inputs=spikes, golden=None, source_name="deps")
+    package = Path(csim.__file__).parent / "ap_types"
+    shipped = sorted(p.relative_to(package) for p in package.rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts)
+    assert {"LICENSE", "NOTICE", "ap_int.h"} <= {p.name for p in shipped}
+    for rel in shipped:
+        assert (tmp_path / "ap_types" / rel).read_bytes() == (package / rel).read_bytes(), rel
+    used = set()
+    for src in ("firmware/snn_top.cpp", "tb/snn_tb.cpp"):
+        deps = subprocess.run([csim.compiler(), "-std=c++17", "-MM", "-Iap_types", "-Ifirmware",
+                               "-Ifirmware/include", src], cwd=tmp_path, capture_output=True,
+                              text=True, check=True).stdout
+        used |= {Path(d) for d in deps.replace("\\\n", " ").split()[1:]}
+    ap = {d for d in used if "ap_" in d.name}
+    assert ap and all(d.parts[0] == "ap_types" for d in ap), ap
 
 
 def test_too_big_for_the_parallel_design():
@@ -513,14 +544,13 @@ def test_identifiers_are_sanitized_once():
     taken: set[str] = set()
     assert c_identifier("0.fc-1", taken) == "l0_fc_1"
     assert c_identifier("int", taken) == "int_l"
-    assert c_identifier("0.fc-1", taken) == "l0_fc_1_2"
+    assert c_identifier("0.fc-1", taken) == "l0_fc_12"  # "_2" would extend "l0_fc_1"
     assert c_identifier("__w__", taken) == "w"
     assert c_identifier("x", taken) == "x_l"  # reserved by the generated code
-    # names generated from an identifier never collide with another identifier's
+    assert c_identifier("w_rec", taken) == "n2_w_rec"  # "w" + "_rec" could be w's name
+    # no identifier extends another by "_...", so "<ident>_<suffix>" names never collide
     taken = set()
-    assert c_identifier("a", taken, ("_u", "_cfg")) == "a"
-    assert c_identifier("a_u", taken, ("_u", "_cfg")) == "a_u_2"
-    assert c_identifier("a_u_2_cfg", taken, ()) == "a_u_2_cfg_2"
+    assert c_identifier("a", taken) == "a" and c_identifier("a_u", taken) == "n2_a_u"
 
 
 # ---------------------------------------------------------------------------------- sweeps

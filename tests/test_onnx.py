@@ -21,10 +21,10 @@ pytest.importorskip("onnxruntime")
 
 from snn_compile.backend import get_backend  # noqa: E402
 from snn_compile.emulator import run_network  # noqa: E402
-from snn_compile.emulator.engine import encode_input  # noqa: E402
 from snn_compile.backends.onnx import export_onnx  # noqa: E402
 from snn_compile.backends.onnx.backend import _session  # noqa: E402
-from snn_compile.ir.fixed import QLayer, QNetwork, QNeuron  # noqa: E402
+from snn_compile.ir.chain import QLayer, chain  # noqa: E402
+from snn_compile.ir.fixed import QNetwork, QNeuron  # noqa: E402
 from snn_compile.targets import load_target  # noqa: E402
 
 from strategies import random_qnetwork, random_spikes  # noqa: E402
@@ -39,7 +39,7 @@ SEEDS = range(4)
 
 
 def assert_same_trace(net: QNetwork, got, ref, where: str) -> None:
-    for layer in net.layers:
+    for layer in net.populations:
         for key in ("spikes", "u", "v"):
             a, b = got.layers[layer.name][key], ref.layers[layer.name][key]
             assert a.shape == b.shape, f"{where} {layer.name}.{key}: {a.shape} != {b.shape}"
@@ -73,7 +73,7 @@ def test_window_equals_emulator(targets, target_name, case):
         limits = (("u", fmt.u.bits), ("v", fmt.v.bits))
         saturated += sum(int(np.abs(ref.layers[layer.name][key]).max(initial=0)
                              >= (1 << (bits - 1)) - 1)
-                         for layer in net.layers for key, bits in limits)
+                         for layer in net.populations for key, bits in limits)
     if weight_scale >= SATURATING:  # these cases must really exercise the overflow rules
         assert saturated > 0
 
@@ -88,7 +88,7 @@ def test_step_model_equals_emulator(targets, target_name):
     ref = run_network(net, spikes)
     model = export_onnx(net, mode="step")
     session = _session(model)
-    x = encode_input(net, spikes)
+    x = net.input.encode(spikes)
     batch = x.shape[1]
     states = {}
     for info in session.get_inputs()[1:]:
@@ -98,7 +98,7 @@ def test_step_model_equals_emulator(targets, target_name):
     for t in range(x.shape[0]):
         out = dict(zip(names, session.run(names, {"x": x[t], **states})))
         states = {name: out[f"{name}.next"] for name in states}
-        for layer in net.layers:
+        for layer in net.populations:
             shape = ref.layers[layer.name]["v"].shape[1:]
             got = {"spikes": out[f"{layer.name}.spikes"], "u": out[f"{layer.name}.u.next"],
                    "v": out[f"{layer.name}.v.next"]}
@@ -113,30 +113,38 @@ def test_delays_and_bias(targets):
     for name in TARGETS:
         target = targets[name]
         base = random_qnetwork(rng, target, recurrent=True, cuba=True, depth=2)
-        first, second = base.layers
+        first, second = base.in_order()
+        rec1 = next(p for p in base.incoming(first.name) if p.source == first.name)
+        syn1 = next(p for p in base.incoming(first.name) if p.source != first.name)
+        (syn2,) = base.incoming(second.name)
         readout = QNeuron(shape=second.neuron.shape, decay_u=0, decay_v=second.neuron.decay_v,
                           threshold=second.neuron.threshold, bias=0, reset="none",
                           spiking=False, reset_timing=target.features.reset_timings[0])
-        layers = (QLayer(name="a", synapse=first.synapse, neuron=first.neuron, delay=2,
-                         recurrent=first.recurrent,
+        layers = (QLayer(name="a", synapse=_dense(syn1), neuron=first.neuron, delay=2,
+                         recurrent=_dense(rec1),
                          input_bias=rng.integers(-50, 50, first.neuron.shape)),
-                  QLayer(name="b", synapse=second.synapse, neuron=readout, delay=1, source="a"))
-        net = QNetwork(input_shape=base.input_shape, layers=layers, target=target)
+                  QLayer(name="b", synapse=_dense(syn2), neuron=readout, delay=1, source="a"))
+        net = chain(base.input_shape, layers, target)
         spikes = random_spikes(rng, net, 15, 2, rate=0.5)
         assert_same_trace(net, get_backend("onnx").run(net, spikes), run_network(net, spikes),
                           name)
 
 
+def _dense(proj):
+    from snn_compile.ir.chain import QDense
+    return QDense(weight=proj.weight, weight_exp=proj.weight_exp)
+
+
 def test_graded_input_and_empty_window(targets):
+    from snn_compile.ir.fixed import QInput
     rng = np.random.default_rng(5)
     base = random_qnetwork(rng, targets["cpu"], cuba=True)
-    net = QNetwork(input_shape=base.input_shape, layers=base.layers, target=base.target,
-                   input_bits=12, input_scale=100.0)
+    net = base.replace(input=QInput(shape=base.input_shape, dtype="int12", scale=100.0))
     spikes = rng.uniform(-3, 3, (9, 2, *net.input_shape)).astype(np.float32)
     backend = get_backend("onnx")
     assert_same_trace(net, backend.run(net, spikes), run_network(net, spikes), "graded")
     empty = backend.run(net, spikes[:0])
-    assert empty.output.shape == (0, 2, *net.output_layer.neuron.shape)
+    assert empty.output.shape == (0, 2, *net.output_population.shape)
 
 
 @pytest.mark.parametrize("mode", ["step", "window"])
@@ -156,7 +164,7 @@ def test_checker_metadata_and_deterministic_bytes(targets, mode):
     props = {p.key: p.value for p in model.metadata_props}
     assert props["snn_compile.source_sha256"] == "ab" * 32
     assert props["snn_compile.target"] == "loihi2"
-    assert set(json.loads(props["snn_compile.scales"])) == {l.name for l in net.layers}
+    assert set(json.loads(props["snn_compile.scales"])) == {p.name for p in net.populations}
     again = random_qnetwork(np.random.default_rng(11), targets["loihi2"], conv=True,
                             recurrent=True, cuba=True)
     again.metadata["source_sha256"] = "ab" * 32
@@ -166,7 +174,7 @@ def test_checker_metadata_and_deterministic_bytes(targets, mode):
         fixed = export_onnx(net, mode="window", steps=6)
         onnx.checker.check_model(fixed, full_check=True)
         assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 6
-        x = encode_input(net, random_spikes(rng, net, 6, 2))
+        x = net.input.encode(random_spikes(rng, net, 6, 2))
         outputs = _session(fixed).run(None, {"x": x})
         assert all(out.shape[:2] == (6, 2) for out in outputs)
 
@@ -191,3 +199,39 @@ def test_emit_runs_in_fresh_interpreter(targets, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all equal" in proc.stdout
+
+
+@pytest.mark.parametrize("kind,name", [(k, n) for k, t in __import__(
+    "snn_compile.datapath.rules", fromlist=["RULES"]).RULES.items() for n in t])
+def test_onnx_family_equals_the_specification(kind, name):
+    """Each rule of the table built from OnnxOps and run by onnxruntime equals the spec."""
+    from onnx import helper
+
+    from snn_compile.backends.onnx.arith import OnnxOps
+    from snn_compile.backends.onnx.builder import INT64, GraphBuilder, make_model
+    from snn_compile.datapath.exact import ExactOps, as_exact
+    from snn_compile.datapath.step import apply
+
+    rng = np.random.default_rng(abs(hash((kind, name))) % 2**32)
+    for _ in range(8):
+        param = int(rng.integers(2, 40)) if kind == "overflow" else int(rng.integers(0, 20))
+        x = np.concatenate([[0, 1, -1, 1 << 20, -(1 << 20)],
+                            rng.integers(-2**44, 2**44, size=100)]).astype(np.int64)
+        b = GraphBuilder()
+        o = OnnxOps(b)
+        thr = b.const(rng.integers(-2**20, 2**20, size=x.size)) if kind == "spike_test" else None
+        out = apply(o, kind, name, "x", thr if kind == "spike_test" else param)
+        if kind == "spike_test":
+            out = o.as_int(out)
+        out = b.op("Identity", out, out="y")
+        graph = b.graph("rule", [helper.make_tensor_value_info("x", INT64, [x.size])],
+                        [helper.make_tensor_value_info("y", INT64, [x.size])])
+        got = _session(make_model(graph, {})).run(None, {"x": x})[0]
+        if kind == "spike_test":
+            init = {i.name: i for i in graph.initializer}
+            thr_values = onnx.numpy_helper.to_array(init[thr])
+            want = np.asarray(apply(ExactOps(), kind, name, as_exact(x), as_exact(thr_values)),
+                              np.int64)
+        else:
+            want = np.asarray(apply(ExactOps(), kind, name, as_exact(x), param), np.int64)
+        np.testing.assert_array_equal(got, want)

@@ -65,7 +65,7 @@ def recurrent_graph(rng, reset) -> Graph:
              IF(name="if", **_neuron_kw(rng, (5,), reset)),
              Scale(name="gain", scale=np.float32(0.5)),
              Output(name="output")]
-    edges = [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "delay"),
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "rec", 1), ("rec", "lif"), ("lif", "delay"),
              ("delay", "fc2"), ("fc2", "if"), ("if", "gain"), ("gain", "output")]
     return Graph(tuple(nodes), tuple(edges), {"source_sha256": "cd" * 32})
 
@@ -107,7 +107,7 @@ def test_float_step_model_and_determinism():
     session = _session(model)
     inputs = {i.name: np.zeros([2 if d == "B" else d for d in i.shape], np.float32)
               for i in session.get_inputs()}
-    assert set(inputs) == {"x", "lif.prev", "lif.v", "delay.queue", "if.v"}
+    assert set(inputs) == {"x", "lif.history", "lif.v", "delay.queue", "if.v"}
     spikes = (rng.random((10, 2, 6)) < 0.5).astype(np.float32)
     window = run_window(graph, spikes)
     names = [o.name for o in session.get_outputs()]

@@ -38,7 +38,17 @@ def snn_net(rng, kind: str, reset: str, sizes=(12, 16, 5), conv: bool = False,
     """A random snnTorch chain; Synaptic layers get bias-free synapses (QAT needs that).
 
     ``per_neuron`` draws one beta per neuron (FPGA targets); Loihi 2 has one per layer.
+    Everything random comes from ``rng``: the layers' initial weights are drawn by torch from a
+    seed taken from ``rng``, inside ``fork_rng`` so that torch's global state is neither read
+    nor changed (a test must not depend on what ran before it).
     """
+    seed = int(rng.integers(2**63))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _snn_net(rng, kind, reset, sizes, conv, per_neuron)
+
+
+def _snn_net(rng, kind, reset, sizes, conv, per_neuron) -> nn.Module:
     def neuron(n):
         beta = torch.tensor(rng.uniform(0.5, 0.95, n if per_neuron else ()), dtype=torch.float32)
         thr = float(rng.uniform(0.5, 1.5))
@@ -80,7 +90,7 @@ def train_steps(qat, spikes, labels, n=2, lr=5e-3) -> list[float]:
 
 def assert_exact(graph, target, spikes):
     """Float reference vs emulator: level exact and every spike of every layer equal."""
-    result = run_check(graph, quantize(graph, target).network, spikes)
+    result = run_check(graph, quantize(graph, target).network, spikes, progress=False)
     report = result.report
     assert report["level"] == "exact", report["level_reason"]
     assert report["exact"], [(a.name, a.spike_agreement, a.first_divergence)
@@ -111,7 +121,7 @@ def test_trained_qat_network_matches_the_emulator_on_every_spike(kind, reset, ta
         np.testing.assert_array_equal(qat(data).numpy(), simulate(graph, data).output)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12, deadline=None, derandomize=True)  # same examples every run
 @given(st.integers(0, 2**32 - 1), st.sampled_from(CASES), st.integers(2, 40),
        st.floats(0.05, 0.8))
 def test_random_qat_networks_are_exact(seed, case, hidden, rate):
@@ -144,8 +154,13 @@ def test_saturation_and_wrap_are_reproduced():
     with torch.no_grad():
         for layer in qat.layers:
             layer.weight.copy_(layer.weight.abs() * 8)  # clipped to the top of the grid
-    result = assert_exact(convert(qat), target, data)
-    v_max = max(np.abs(states["v"]).max() for states in result.fixed_trace.layers.values())
+    graph = convert(qat)
+    assert_exact(graph, target, data)
+    from snn_compile.compare import pad_for_latency
+    from snn_compile.emulator import run_network
+    net = quantize(graph, target).network
+    trace = run_network(net, pad_for_latency(data, net))
+    v_max = max(np.abs(states["v"]).max() for states in trace.layers.values())
     assert v_max == (1 << 17) - 1
 
 

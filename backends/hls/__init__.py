@@ -4,8 +4,8 @@ Pipeline: :func:`.lower.analyze` (QNetwork -> identifiers and exact widths, once
 :func:`.plan.choose` (the parallel or the event-driven design, whichever fits the part; see
 :mod:`.plan`), :func:`.estimate.estimate` (resources and cycles per step, at measured spike rates
 when the golden run is known), :func:`.render.render_project` (jinja2 templates + the
-``include/snn_*.h`` kernel library), :mod:`.csim` (g++ build with the hls4ml ap_types headers,
-run, parse).
+``include/snn_*.h`` kernel library), :mod:`.csim` (g++ build with the project's own copy of the ap_types
+headers, run, parse).
 """
 
 from __future__ import annotations

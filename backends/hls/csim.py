@@ -1,7 +1,8 @@
 """Local C simulation of a generated project with g++ and the ap_types headers.
 
-The Xilinx ``ap_int`` headers come from the hls4ml wheel
-(``hls4ml/templates/vivado/ap_types``, Apache-2.0). The testbench binary depends only on the
+Every project carries its own copy of the Xilinx ``ap_int`` headers in ``ap_types/`` (vendored
+in this package from the hls4ml 1.3.0 wheel, Apache-2.0; see ``ap_types/NOTICE``), so g++ needs
+nothing outside the project folder. The testbench binary depends only on the
 project's sources (inputs and golden data are read at run time), so it is cached by a hash of
 those sources: a network is compiled once and reused for every input and every emit.
 """
@@ -9,7 +10,6 @@ those sources: a network is compiled once and reused for every input and every e
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,20 +22,12 @@ import numpy as np
 from snn_compile.errors import BackendError
 
 from .project import Project
+from .render import AP_TYPES
 
 CXX_FLAGS = ("-std=c++17", "-O2")
 SOURCES = ("firmware/snn_top.cpp", "tb/snn_tb.cpp")
 CACHE_ENV = "SNN_COMPILE_HLS_CACHE"
 PCH_HEADERS = ("ap_int.h", "cstdio", "string", "vector")
-
-
-def ap_types_dir() -> Path | None:
-    """The ap_types include directory of the installed hls4ml wheel (hls4ml is not imported)."""
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-    return path if (path / "ap_int.h").is_file() else None
 
 
 def compiler() -> str | None:
@@ -46,8 +38,6 @@ def missing() -> str | None:
     """None when C simulation can run here, else what is missing."""
     if compiler() is None:
         return "g++ not found on PATH (install g++ >= 9 or set CXX)"
-    if ap_types_dir() is None:
-        return "ap_types headers not found (install hls4ml==1.3.0, which ships them)"
     return None
 
 
@@ -76,8 +66,8 @@ def build(prj: Path) -> Path:
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    includes = [f"-I{ap_types_dir()}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
-    includes = precompiled_header() + includes
+    includes = [f"-I{prj / AP_TYPES}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
+    includes = precompiled_header(prj / AP_TYPES) + includes
     with tempfile.TemporaryDirectory(prefix="snn-hls-build-") as tmp:
         objects = [Path(tmp) / f"{Path(src).stem}.o" for src in SOURCES]
 
@@ -93,13 +83,13 @@ def build(prj: Path) -> Path:
     return binary
 
 
-def precompiled_header() -> list[str]:
+def precompiled_header(ap: Path) -> list[str]:
     """``-include`` flags of a precompiled ``ap_int.h`` (and the C++ headers the testbench
-    uses), built once per compiler, flags and ap_types folder into the cache; ``[]`` when g++
-    cannot build one. It only saves compile time (parsing ap_int.h is about half of it): g++
-    ignores a header it cannot use and the include guards keep the result identical."""
-    ap = ap_types_dir()
-    digest = hashlib.sha256(" ".join((compiler() or "", *CXX_FLAGS, str(ap))).encode())
+    uses) of the ap_types folder ``ap``, built once per compiler, flags and header content into
+    the cache; ``[]`` when g++ cannot build one. It only saves compile time (parsing ap_int.h is
+    about half of it): g++ ignores a header it cannot use, and the include guards keep the
+    result identical either way."""
+    digest = hashlib.sha256(" ".join((compiler() or "", *CXX_FLAGS)).encode())
     for path in sorted(ap.rglob("*.h")):
         digest.update(str(path.relative_to(ap)).encode() + b"\0" + path.read_bytes())
     root = _cache_root() / f"pch-{digest.hexdigest()[:16]}"

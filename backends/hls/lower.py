@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import keyword
 import math
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,6 +35,7 @@ import numpy as np
 from snn_compile.datapath.step import NeuronConfig
 from snn_compile.datatypes import signed_bits
 from snn_compile.errors import UnsupportedError
+from snn_compile.escape import CPP_KEYWORDS, cpp_identifier
 from snn_compile.ir.fixed import QNetwork, QNeuron, QPopulation, QProjection
 from snn_compile.targets import Target
 
@@ -68,47 +68,20 @@ BRAM_MIN_DEPTH = 32       # shallower ROMs (few reuse iterations) waste a block 
 CHIP_LANES = 16           # design choice: on-chip weights added per cycle in the event design
 INPUT_IDENT = "snn_in"    # the network input's identifier (never taken from the input file)
 
-#: names generated from a population's / projection's identifier (all reserved together; a ROM
-#: ``x`` also has the element type ``x_t``)
-POPULATION_ROMS = ("_thr", "_bias", "_m_u", "_m_v", "_floor", "_in_bias")
-POPULATION_SUFFIXES = ("_u", "_v", "_s", "_spk", "_ring", "_events", "_neu", "_cur", "_u_t",
-                       "_v_t", "_spk_t") + POPULATION_ROMS + tuple(f"{r}_t" for r in POPULATION_ROMS)
-PROJECTION_SUFFIXES = ("_cfg", "_w", "_w_t", "_acc", "_x")
-
-CPP_RESERVED = frozenset("""
-alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
-char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
-co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
-extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
-nullptr operator or or_eq private protected public register reinterpret_cast requires return
-short signed sizeof static static_assert static_cast struct switch template this thread_local
-throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while
-xor xor_eq main snn snn_net snn_top snn_step snn_reset std hls x y t input output wmem mem_t
-snn_in snn_in_ring snn_in_events
-""".split())
+# C++ keywords plus the names the generated code uses itself (every other generated name is an
+# identifier plus a suffix such as "_u" or "_cfg": unique, since no identifier is an "_"-prefix
+# of another, see snn_compile.escape.cpp_identifier)
+CPP_RESERVED = CPP_KEYWORDS | frozenset(
+    "main snn snn_net snn_top snn_step snn_reset std hls x y t input output wmem mem_t "
+    f"{INPUT_IDENT} {INPUT_IDENT}_ring {INPUT_IDENT}_events".split())
 
 
 # ------------------------------------------------------------------------------ identifiers
 
-def c_identifier(name: str, taken: set[str], suffixes: tuple[str, ...] = ()) -> str:
-    """A C++ identifier for ``name``, unique within ``taken`` together with every name
-    ``ident + suffix`` generated from it (all are added to ``taken``)."""
-    ident = re.sub(r"[^0-9A-Za-z_]", "_", name)
-    ident = re.sub(r"_+", "_", ident).strip("_") or "layer"
-    if ident[0].isdigit():
-        ident = f"l{ident}"
-    if ident in CPP_RESERVED or keyword.iskeyword(ident):
-        ident = f"{ident}_l"
-    base, n = ident, 2
-
-    def clash(candidate: str) -> bool:
-        return any(candidate + s in taken or candidate + s in CPP_RESERVED
-                   for s in ("",) + suffixes)
-
-    while clash(ident):
-        ident, n = f"{base}_{n}", n + 1
-    taken.update(ident + s for s in ("",) + suffixes)
-    return ident
+def c_identifier(name: str, taken: set[str]) -> str:
+    """A C++ identifier for ``name``, unique within ``taken`` (which it is added to): short,
+    and never an ``_``-prefix of another, so derived names cannot collide (snn_compile.escape)."""
+    return cpp_identifier(name, taken, reserved=CPP_RESERVED | frozenset(keyword.kwlist))
 
 
 # ------------------------------------------------------------------------------ widths
@@ -174,10 +147,10 @@ def analyze(net: QNetwork, *, source_name: str = "model") -> Analysis:
     """Identifiers, exact widths and neuron types of ``net`` (no design chosen yet)."""
     target = net.target
     check_target(target)
-    taken: set[str] = set()
+    taken: set[str] = {INPUT_IDENT}  # no identifier may extend the input's
     order = {name: i for i, name in enumerate(net.order)}
-    idents = {name: c_identifier(name, taken, POPULATION_SUFFIXES) for name in net.order}
-    proj_idents = {p.name: c_identifier(p.name, taken, PROJECTION_SUFFIXES)
+    idents = {name: c_identifier(name, taken) for name in net.order}
+    proj_idents = {p.name: c_identifier(p.name, taken)
                    for p in sorted(net.projections, key=lambda p: p.name)}
 
     def position(name: str) -> int:

@@ -1,21 +1,24 @@
 """Render a :class:`~.project.Project` into the files of a Vitis HLS project.
 
 Every source file is rendered whole from one jinja2 template in ``templates/``; the kernel
-library in ``include/`` is copied verbatim; test data are plain text written by
-:func:`testbench_data`; the external weight image (event design) is binary, built by
-:func:`external_image`. Output is deterministic (sorted, no time stamps, no absolute paths).
+library in ``include/`` and the Xilinx ``ap_types`` headers in ``ap_types/`` (Apache-2.0, with
+their LICENSE and NOTICE) are copied verbatim, so the project compiles without hls4ml or Vitis;
+test data are plain text written by :func:`testbench_data`; the external weight image (event
+design) is binary, built by :func:`external_image`. Output is deterministic (sorted, no time
+stamps, no absolute paths). Names from input files reach the files only through the filters
+of :mod:`snn_compile.escape` (C++ code itself holds only mangled identifiers).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
+from snn_compile.escape import filters
 from snn_compile.trace import Trace
 
 from .lower import memory_storage
@@ -31,14 +34,10 @@ PROJECT_FILES = {
     "README.md": "README.md.j2",
 }
 LIBRARY = ("snn_arith.h", "snn_delay.h", "snn_events.h", "snn_neuron.h", "snn_synapse.h")
+AP_TYPES = "ap_types"  # folder of the package and of the project: g++ -Iap_types
 STATES = {"s": "spikes", "u": "u", "v": "v"}  # file suffix -> Trace state key
 IMAGE = "firmware/weights/external.bin"
 VALUES_PER_LINE = 16
-
-
-def _comment(text) -> str:
-    """Text safe inside a C++ // comment, a C string and a Markdown table cell."""
-    return re.sub(r"[^A-Za-z0-9 _.,:+=/()\[\]-]", "?", str(text))
 
 
 def _rom_values(rom: Rom) -> str:
@@ -53,7 +52,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(resources.files(__package__) / "templates")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
-    env.filters["comment"] = _comment
+    env.filters.update(filters())  # every input string passes snn_compile.escape
     env.filters["cbool"] = lambda value: "true" if value else "false"
     env.filters["rom_values"] = _rom_values
     env.filters["storage"] = lambda size: memory_storage(*size)
@@ -63,6 +62,21 @@ def _environment() -> jinja2.Environment:
 def library_sources() -> dict[str, str]:
     root = resources.files(__package__) / "include"
     return {f"firmware/include/{name}": (root / name).read_text() for name in LIBRARY}
+
+
+def ap_types_sources() -> dict[str, str]:
+    """The vendored ap_types headers with their licence files, as ``ap_types/<path>``."""
+    root = resources.files(__package__) / AP_TYPES
+    files, stack = {}, [(root, AP_TYPES)]
+    while stack:  # Traversable has no rglob
+        folder, rel = stack.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    stack.append((entry, f"{rel}/{entry.name}"))
+            else:
+                files[f"{rel}/{entry.name}"] = entry.read_text()
+    return files
 
 
 def render_project(project: Project, estimate: dict, *, max_steps: int,
@@ -78,6 +92,7 @@ def render_project(project: Project, estimate: dict, *, max_steps: int,
         files[f"firmware/weights/{pop.ident}.h"] = weights.render(
             project=project, pop=pop, roms=pop.roms)
     files.update(library_sources())
+    files.update(ap_types_sources())
     if project.memory is not None:
         files[IMAGE] = external_image(project)
     files["estimate.json"] = json.dumps(estimate, indent=2, sort_keys=True) + "\n"

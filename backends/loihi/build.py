@@ -26,6 +26,8 @@ from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
 
+from .lava_cleanup import stopping
+
 RECORDED = {"spikes": "s_out", "u": "u", "v": "v"}
 HARDWARE_MODULES = ("lava.magma.compiler.subcompilers.nc.ncproc_compiler", "nxcore")
 
@@ -275,12 +277,10 @@ def run_samples(manifest: dict, params, inputs: np.ndarray, hw: bool = False) ->
     data = batch_to_lava(np.moveaxis(np.asarray(inputs, np.int64), 1, 0), manifest["input"])
     procs, probes = build(manifest_b, params_b, np.moveaxis(data, 0, -1), steps)
     cfg = run_config(hw, procs)
-    try:
+    with stopping(procs[0]):  # also on SIGTERM and at exit: no orphaned Lava processes
         procs[0].run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
         records = {key: np.asarray(monitor.get_data()[proc][var]).astype(np.int64)
                    for key, (monitor, proc, var) in probes.items()}
-    finally:
-        procs[0].stop()
     return {layer["name"]: {state: batch_from_lava(records[(layer["name"], state)],
                                                    layer["neuron"], batch)
                             for state in RECORDED}

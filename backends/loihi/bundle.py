@@ -8,7 +8,8 @@ Layout of ``out_dir`` (fields of manifest.json are documented in BUNDLE.md, copi
     golden.npz        the emulator's Trace (Trace.to_npz_dict())
     run_lava.py       rebuilds the network with lava_net/ and writes lava_run.npz
     compare.py        compares a run with golden.npz; exit 0 / 1
-    lava_net/         verbatim copies of build.py, lava_shim.py (+ processes.py if SnnLIF is used)
+    lava_net/         verbatim copies of build.py, lava_shim.py, lava_cleanup.py (+ processes.py
+                      if SnnLIF is used)
     README.md
 
 Every file is byte-for-byte deterministic: npz members carry a fixed timestamp, JSON is written
@@ -27,6 +28,7 @@ import numpy as np
 
 from snn_compile.backends.emulator.engine import encode_input
 from snn_compile.errors import SnnCompileError
+from snn_compile.escape import filters
 from snn_compile.ir.fixed import QNetwork
 from snn_compile.trace import Trace
 
@@ -35,7 +37,8 @@ from .mapping import map_to_cores
 
 HERE = Path(__file__).resolve().parent
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py"}
+VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py",
+            "lava_net/lava_cleanup.py": "lava_cleanup.py"}
 VENDORED_CUSTOM = {"lava_net/processes.py": "processes.py"}
 TEMPLATES = {"run_lava.py": "run_lava.py.j2", "compare.py": "compare.py.j2",
              "lava_net/__init__.py": "lava_net_init.py.j2"}
@@ -62,9 +65,11 @@ def json_bytes(data) -> bytes:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters.update(filters())  # every input string passes snn_compile.escape
+    return env
 
 
 def _layer_lines(manifest: dict) -> list[dict]:

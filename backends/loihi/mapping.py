@@ -24,7 +24,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
 
 from snn_compile.errors import TargetError
 from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork
@@ -94,22 +93,34 @@ class DenseLinks:
 
 
 class ConvLinks:
-    """Non-zero pattern of a convolution, through exact float64 convolutions of indicators."""
+    """Non-zero pattern of a convolution, through exact float64 convolutions of indicators.
+
+    torch is imported here, on first use, so that loading the backend (``snn-compile backends``)
+    does not import it.
+    """
 
     def __init__(self, syn: QConv):
+        import torch
+
         self.syn = syn
         self.kernel = torch.from_numpy((syn.weight != 0).astype(np.float64))
 
     def _conv(self, x):
+        import torch
+
         s = self.syn
         return torch.nn.functional.conv2d(x, self.kernel, stride=s.stride, padding=s.padding,
                                           dilation=s.dilation, groups=s.groups)
 
     def counts(self) -> np.ndarray:
+        import torch
+
         ones = torch.ones((1, *self.syn.in_shape), dtype=torch.float64)
         return self._conv(ones).reshape(-1).numpy().astype(np.int64)
 
     def sources(self, rows: np.ndarray) -> np.ndarray:
+        import torch
+
         x = torch.ones((1, *self.syn.in_shape), dtype=torch.float64, requires_grad=True)
         y = self._conv(x).reshape(-1)
         (y * torch.from_numpy(rows.astype(np.float64))).sum().backward()

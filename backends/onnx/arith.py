@@ -1,16 +1,14 @@
-"""The targets' integer arithmetic rules as ONNX subgraphs on int64 values.
+"""The ONNX executor family of the rule table: the primitives as int64 ONNX operators.
 
-Same tables and semantics as the emulator's ``arith`` module (the golden model), built from
-standard operators whose integer behaviour is fully specified:
+:class:`OnnxOps` implements the primitives of :mod:`snn_compile.datapath.rules` on graph values
+(names), so every rule and the generic population step (:mod:`snn_compile.datapath.step`) build
+ONNX subgraphs. Operators with a fully specified integer behaviour only:
 
-* ``Mod`` with ``fmod=0`` is the floor modulo (result has the sign of the divisor), so
-  ``wrap(x) = Mod(x + 2^(b-1), 2^b) - 2^(b-1)`` is two's complement wrapping.
-* A floor shift ``p >> k`` is ``(p - Mod(p, 2^k)) / 2^k``: the division is exact, so it does
-  not depend on how a runtime rounds integer ``Div`` (onnxruntime truncates toward zero).
-  ``BitShift`` is not used because ONNX defines it for unsigned types only.
-
-Every function takes the :class:`~.builder.GraphBuilder`, the input value name(s) and Python
-parameters, and returns the name of the result. Values are exact below 2^62, like the emulator.
+* a floor shift ``p >> k`` is ``(p - Mod(p, 2^k)) / 2^k`` (``Mod`` with ``fmod=0`` is the floor
+  modulo): the division is exact, so it does not depend on how a runtime rounds integer ``Div``
+  (onnxruntime truncates toward zero); ``BitShift`` is defined for unsigned types only;
+* two rules are specialised (tested equal to the table): ``wrap(x) = Mod(x + 2^(b-1), 2^b) -
+  2^(b-1)`` and the saturations as ``Clip``.
 """
 
 from __future__ import annotations
@@ -18,86 +16,73 @@ from __future__ import annotations
 from .builder import INT64, GraphBuilder
 
 
-def wrap(b: GraphBuilder, x: str, bits: int) -> str:
-    """Two's complement wrap into [-2^(bits-1), 2^(bits-1)) (identity from 63 bits up)."""
-    if bits >= 63:  # values are below 2^62 (see module docstring): nothing to wrap
-        return x
-    half, full = 1 << (bits - 1), 1 << bits
-    shifted = b.op("Add", x, b.const(half))
-    return b.op("Sub", b.op("Mod", shifted, b.const(full), fmod=0), b.const(half))
+class OnnxOps:
+    """:class:`~snn_compile.datapath.rules.Primitives` building int64 ONNX nodes."""
 
+    def __init__(self, b: GraphBuilder):
+        self.b = b
+        self.special = {
+            ("overflow", "wrap"): self._wrap,
+            ("overflow", "saturate"): lambda x, bits: self._clip(x, 0, bits),
+            ("overflow", "saturate_symmetric"): lambda x, bits: self._clip(x, 1, bits),
+        }
 
-def wrap_lava(b: GraphBuilder, x: str, bits: int) -> str:
-    """Lava's single-pass wrap into (-2^(bits-1), 2^(bits-1)]: subtract or add 2^bits once."""
-    half, full = 1 << (bits - 1), 1 << bits
-    low = b.op("Where", b.op("LessOrEqual", x, b.const(-half)),
-               b.op("Add", x, b.const(full)), x)
-    return b.op("Where", b.op("Greater", x, b.const(half)), b.op("Sub", x, b.const(full)), low)
+    def const(self, value):
+        return self.b.const(value)
 
+    def _value(self, x):
+        return x if isinstance(x, str) else self.const(x)
 
-def saturate(b: GraphBuilder, x: str, bits: int) -> str:
-    """Clip into [-2^(bits-1), 2^(bits-1) - 1]."""
-    half = 1 << (bits - 1)
-    return b.op("Clip", x, b.const(-half), b.const(half - 1))
+    def add(self, a, b):
+        return self.b.op("Add", self._value(a), self._value(b))
 
+    def sub(self, a, b):
+        return self.b.op("Sub", self._value(a), self._value(b))
 
-def saturate_symmetric(b: GraphBuilder, x: str, bits: int) -> str:
-    """Clip into [-(2^(bits-1) - 1), 2^(bits-1) - 1]."""
-    half = 1 << (bits - 1)
-    return b.op("Clip", x, b.const(-(half - 1)), b.const(half - 1))
+    def mul(self, a, b):
+        return self.b.op("Mul", self._value(a), self._value(b))
 
+    def shl(self, x, k: int):
+        return x if k == 0 else self.b.op("Mul", x, self.const(1 << k))
 
-OVERFLOW = {
-    "wrap": wrap,
-    "wrap_lava": wrap_lava,
-    "saturate": saturate,
-    "saturate_symmetric": saturate_symmetric,
-}
+    def shr(self, x, k: int):
+        if k == 0:
+            return x
+        div = self.const(1 << k)
+        return self.b.op("Div", self.b.op("Sub", x, self.b.op("Mod", x, div, fmod=0)), div)
 
+    def gt(self, a, b):
+        return self.b.op("Greater", self._value(a), self._value(b))
 
-def shift_floor(b: GraphBuilder, p: str, k: int) -> str:
-    """``p >> k`` (floor) as an exact division of ``p - Mod(p, 2^k)``."""
-    if k <= 0:
-        return p
-    div = b.const(1 << k)
-    return b.op("Div", b.op("Sub", p, b.op("Mod", p, div, fmod=0)), div)
+    def ge(self, a, b):
+        return self.b.op("GreaterOrEqual", self._value(a), self._value(b))
 
+    def where(self, cond, a, b):
+        return self.b.op("Where", cond, self._value(a), self._value(b))
 
-def shift_toward_zero(b: GraphBuilder, p: str, k: int) -> str:
-    """``sign(p) * (|p| >> k)``: Lava's sign-magnitude shift."""
-    if k <= 0:
-        return p
-    return b.op("Mul", b.op("Sign", p), shift_floor(b, b.op("Abs", p), k))
+    def minimum(self, a, b):
+        return self.b.op("Min", self._value(a), self._value(b))
 
+    def maximum(self, a, b):
+        return self.b.op("Max", self._value(a), self._value(b))
 
-def shift_nearest(b: GraphBuilder, p: str, k: int) -> str:
-    """Round half up: ``(p + 2^(k-1)) >> k``."""
-    if k <= 0:
-        return p
-    return shift_floor(b, b.op("Add", p, b.const(1 << (k - 1))), k)
+    def as_int(self, cond):
+        return self.b.op("Cast", cond, to=INT64)
 
+    def count(self, v, thr, cap: int):
+        # max(v, 0) first: for non-negative values onnxruntime's truncating Div is the floor
+        positive = self.b.op("Max", v, self.const(0))
+        return self.b.op("Clip", self.b.op("Div", positive, self._value(thr)), self.const(0),
+                         self.const(cap))
 
-ROUNDING = {
-    "toward_zero": shift_toward_zero,
-    "floor": shift_floor,
-    "nearest": shift_nearest,
-}
+    def _wrap(self, x, bits: int):
+        if bits >= 64:
+            return x
+        half, full = 1 << (bits - 1), 1 << bits
+        shifted = self.b.op("Add", x, self.const(half))
+        return self.b.op("Sub", self.b.op("Mod", shifted, self.const(full), fmod=0),
+                         self.const(half))
 
-
-def shift_left(b: GraphBuilder, x: str, exp: int) -> str:
-    """``x << exp``, or the floor shift ``x >> -exp`` for a negative exponent."""
-    if exp == 0:
-        return x
-    if exp > 0:
-        return b.op("Mul", x, b.const(1 << exp))
-    return shift_floor(b, x, -exp)
-
-
-def passes(b: GraphBuilder, v: str, threshold: str, test: str) -> str:
-    """The spike test as a bool value: ``v > threshold`` or ``v >= threshold``."""
-    return b.op("Greater" if test == ">" else "GreaterOrEqual", v, threshold)
-
-
-def as_int(b: GraphBuilder, flag: str) -> str:
-    """A bool value as int64 0/1."""
-    return b.op("Cast", flag, to=INT64)
+    def _clip(self, x, lo_offset: int, bits: int):
+        half = 1 << (bits - 1)
+        return self.b.op("Clip", x, self.const(lo_offset - half), self.const(half - 1))

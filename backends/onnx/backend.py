@@ -34,24 +34,22 @@ def _session(model):
 
 def run_window(qnet: QNetwork, spikes: np.ndarray) -> Trace:
     """Export the window model of ``qnet`` to memory and run it on ``spikes`` [T, B, *in]."""
-    from snn_compile.backends.emulator.engine import encode_input  # the input format's definition
-
     spikes = np.asarray(spikes)
-    shapes = {layer.name: layer.neuron.shape for layer in qnet.layers}
-    layers = {layer.name: {} for layer in qnet.layers}
+    shapes = {pop.name: pop.shape for pop in qnet.populations}
+    layers = {pop.name: {} for pop in qnet.populations}
     if spikes.ndim >= 2 and spikes.shape[0] == 0:  # Scan needs one iteration to shape outputs
         for name, states in layers.items():
             for key, dtype in (("spikes", np.uint8), ("u", np.int64), ("v", np.int64)):
                 states[key] = np.zeros((0, spikes.shape[1], *shapes[name]), dtype)
     else:
-        x = encode_input(qnet, spikes)
+        x = qnet.input.encode(spikes)  # the input format's definition
         T, B = x.shape[:2]
         session = _session(export_onnx(qnet, mode="window"))
         names = [o.name for o in session.get_outputs()]
         for name, value in zip(names, session.run(names, {"x": x})):
             layer, key = name.rsplit(".", 1)
             layers[layer][key] = value.reshape(T, B, *shapes[layer])
-    last = qnet.output_layer
+    last = qnet.output_population
     return Trace(output=layers[last.name]["spikes" if last.neuron.spiking else "v"],
                  layers=layers)
 
@@ -86,7 +84,7 @@ class OnnxBackend(Backend):
             return "onnxruntime is not installed (pip install onnxruntime)"
         return None
 
-    def run(self, network: QNetwork, spikes: np.ndarray) -> Trace:
+    def run_lowered(self, network: QNetwork, spikes: np.ndarray) -> Trace:
         return run_window(network, spikes)
 
     def emit(self, qnet: QNetwork, out_dir, *, inputs: np.ndarray | None = None,
@@ -130,7 +128,7 @@ class OnnxBackend(Backend):
             "source": source_name,
             "opset": OPSET,
             "files": {name: _file_summary(out / name) for name in files},
-            "layers": [layer.name for layer in qnet.layers],
+            "layers": [pop.name for pop in qnet.in_order()],
             "verified": verified,
             "run": f"python {RUNNER_FILE} {WINDOW_FILE} {INPUTS_FILE}"
                    + (f" {GOLDEN_FILE}" if golden is not None else ""),

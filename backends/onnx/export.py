@@ -23,12 +23,12 @@ def metadata(net: QNetwork, mode: str) -> dict:
         "snn_compile.opset": OPSET,
         "snn_compile.target": net.target.name,
         "snn_compile.input_shape": list(net.input_shape),
-        "snn_compile.input_bits": net.input_bits,
-        "snn_compile.input_scale": float(net.input_scale),
-        "snn_compile.scales": {layer.name: np.asarray(layer.scale, float).tolist()
-                               for layer in net.layers},
-        "snn_compile.layers": [{"name": layer.name, "shape": list(layer.neuron.shape),
-                                "spiking": layer.neuron.spiking} for layer in net.layers],
+        "snn_compile.input_bits": 1 if net.input.binary else net.input.dtype.bits,
+        "snn_compile.input_scale": float(net.input.scale),
+        "snn_compile.scales": {pop.name: np.asarray(pop.scale, float).tolist()
+                               for pop in net.in_order()},
+        "snn_compile.layers": [{"name": pop.name, "shape": list(pop.shape),
+                                "spiking": pop.neuron.spiking} for pop in net.in_order()],
     }
     source = net.metadata.get("source_sha256")
     if source is not None:

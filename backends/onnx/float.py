@@ -1,13 +1,15 @@
 """``export_float_onnx``: the float IR (:mod:`snn_compile.ir`) as a float32 ONNX model.
 
 One step of the graph follows :mod:`snn_compile.ir.graph` and the node docstrings, in the order
-the float reference simulator (:mod:`snn_compile.reference`) evaluates them: nodes in
-``Graph.nodes`` order, a node's inputs summed in edge order, a neuron adding its inputs one by
-one after the leak term, feedback edges reading the source's previous-step output.
+the float reference simulator (:mod:`snn_compile.reference`) evaluates them: the graph's
+evaluation order, a node's inputs summed in the graph's summation order, a neuron adding its
+inputs one by one after the leak term, an edge with delay ``d`` reading its source's output of
+``d`` steps ago.
 
 States (float32): ``<neuron>.v`` [B, *shape] (and ``<neuron>.i`` for CubaLIF), ``<LI>.v``,
-``<delay>.queue`` [steps, B, *shape], and ``<node>.prev`` [B, *shape] for every source of a
-feedback edge. Records: ``<neuron>.spikes``/``.v``(/``.i``), ``<LI>.v`` and ``<Output node>``.
+``<delay>.queue`` [steps, B, *shape], and ``<node>.history`` [D, B, *shape] (oldest first) for
+every source of a delayed edge, ``D`` its longest delay. Records: ``<neuron>.spikes``/``.v``
+(/``.i``), ``<LI>.v`` and ``<Output node>``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from snn_compile.errors import GraphError
 from snn_compile.ir.graph import Graph
 from snn_compile.ir.nodes import (
     IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Output,
-    Scale, SumPool2d,
+    Scale, Sum, SumPool2d,
 )
 
 from .builder import BATCH, FLOAT, GraphBuilder, StepGraph, Tensor, fifo_push, fifo_read, save, \
@@ -87,6 +89,10 @@ def _flatten(step, node: Flatten, inputs, in_shape):
 def _scale(step, node: Scale, inputs, in_shape):
     b = step.builder
     return b.op("Mul", _sum(b, inputs), _f32(b, node.scale, "scale"))
+
+
+def _sum_node(step, node: Sum, inputs, in_shape):
+    return _sum(step.builder, inputs)
 
 
 def _output(step, node: Output, inputs, in_shape):
@@ -162,20 +168,33 @@ def _neuron(step, node: NeuronNode, inputs, in_shape):
         return b.op("Cast", b.op(test, b.op("Sub", v, thr), zero), to=FLOAT)
 
     v = _state(step, node, "v", "membrane")
-    r = fire(v)
-    if node.reset == "zero" and not node.reset_discards_input:
+    r = None if node.reset_timing == "immediate" or node.reset == "none" else fire(v)
+    if r is not None and node.reset == "zero" and not node.reset_discards_input:
         v = b.op("Mul", b.op("Sub", one, r), v)
     v = INTEGRATE[type(node)](step, node, v, inputs)
     if np.any(node.bias):
         v = b.op("Add", v, _f32(b, node.bias, "bias"))
-    if node.reset == "subtract":
+    if r is not None and node.reset == "subtract":
         v = b.op("Sub", v, b.op("Mul", r, thr))
-    elif node.reset == "zero" and node.reset_discards_input:
+    elif r is not None and node.reset == "zero" and node.reset_discards_input:
         v = b.op("Sub", v, b.op("Mul", r, v))
-    s = b.op("Identity", fire(v), out=f"{node.name}.spikes")
-    if node.reset_timing == "same_step" and node.reset != "none":
-        amount = thr if node.reset == "subtract" else v
-        v = b.op("Sub", v, b.op("Mul", b.op("Sub", s, r), amount))
+    if node.multi_spike:
+        count = b.op("Floor", b.op("Div", v, thr))
+        cap = _f32(b, np.inf if node.max_spikes is None else node.max_spikes, "cap")
+        s = b.op("Min", b.op("Max", count, zero), cap, out=f"{node.name}.spikes")
+    else:
+        s = b.op("Identity", fire(v), out=f"{node.name}.spikes")
+    if node.reset_timing != "next_step" and node.reset != "none":
+        change = s if r is None else b.op("Sub", s, r)
+        if node.reset == "subtract":
+            v = b.op("Sub", v, b.op("Mul", change, thr))
+        elif node.multi_spike:
+            v = b.op("Mul", v, b.op("Cast", b.op("Equal", s, zero), to=FLOAT))
+        else:
+            v = b.op("Sub", v, b.op("Mul", change, v))
+    if node.v_floor is not None:
+        floor = _f32(b, node.v_floor, "v_floor")
+        v = b.op("Add", b.op("Relu", b.op("Sub", v, floor)), floor)
     _record(step, node, "v", v)
     step.records[f"{node.name}.spikes"] = Tensor(s, FLOAT, (BATCH, *node.shape))
     return s
@@ -183,7 +202,7 @@ def _neuron(step, node: NeuronNode, inputs, in_shape):
 
 KERNELS = {
     Affine: _affine, Conv2d: _conv2d, SumPool2d: _sumpool2d, AvgPool2d: _avgpool2d,
-    Flatten: _flatten, Scale: _scale, Output: _output, Delay: _delay, LI: _li,
+    Flatten: _flatten, Scale: _scale, Sum: _sum_node, Output: _output, Delay: _delay, LI: _li,
     LIF: _neuron, IF: _neuron, CubaLIF: _neuron,
 }
 
@@ -201,27 +220,31 @@ def build_float_step(graph: Graph) -> StepGraph:
     source = graph.inputs[0]
     step = StepGraph(builder=b, x=Tensor("x", FLOAT, (BATCH, *source.shape)),
                      doc="one time step of a float SNN graph")
-    feedback = sorted({src for src, dst in graph.edges if graph.is_feedback((src, dst))},
-                      key=graph.position.get)
-    previous = {src: step.add_state(f"{src}.prev", FLOAT, (BATCH, *shapes[src]),
-                                    doc="previous-step output (feedback edge)")
-                for src in feedback}
+    depth: dict[str, int] = {}
+    for e in graph.edges:
+        if e.delay:
+            depth[e.src] = max(depth.get(e.src, 0), e.delay)
+    history = {src: step.add_state(f"{src}.history", FLOAT, (d, BATCH, *shapes[src]),
+                                   doc=f"outputs of the last {d} steps, oldest first")
+               for src, d in sorted(depth.items())}
     current = {source.name: step.x.name}
-    for node in graph.nodes:
+    for node in graph.in_order():
         if isinstance(node, Input):
             continue
         kernel = KERNELS.get(type(node))
         if kernel is None:
             raise GraphError("the ONNX exporter has no kernel for this node type",
                              node=node.name, value=type(node).__name__)
-        preds = graph.predecessors(node.name)
-        inputs = [previous[p] if graph.is_feedback((p, node.name)) else current[p]
-                  for p in preds]
-        in_shape = shapes[preds[0]]
+        edges = graph.incoming(node.name)
+        inputs = [current[e.src] if e.delay == 0 else
+                  b.op("Gather", history[e.src], b.const(depth[e.src] - e.delay), axis=0)
+                  for e in edges]
+        in_shape = shapes[edges[0].src]
         with b.scope(node.name):
             current[node.name] = kernel(step, node, inputs, in_shape)
-    for src in feedback:
-        step.set_next(previous[src], current[src])
+    for src, state in history.items():
+        with b.scope(state):
+            fifo_push(step, state, current[src])
     return step
 
 

@@ -21,6 +21,11 @@ import numpy as np
 import onnxruntime as ort
 
 
+def shown(text) -> str:
+    """``text`` with control characters escaped: layer names come from the model file."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def encode(spikes: np.ndarray, meta: dict[str, str]) -> np.ndarray:
     """Spikes [T, B, ...] -> int64 [T, B, n_in]: 0/1 as is, graded values rounded to the grid."""
     flat = spikes.reshape(*spikes.shape[:2], int(np.prod(spikes.shape[2:])))
@@ -72,14 +77,14 @@ def main(argv=None) -> int:
     if args.output:
         np.savez_compressed(args.output, **trace)
     if not Path(args.golden).exists():
-        print(f"ran {args.model}: {len(trace)} records, T={spikes.shape[0]}, B={spikes.shape[1]}")
+        print(f"ran {shown(args.model)}: {len(trace)} records, T={spikes.shape[0]}, B={spikes.shape[1]}")
         return 0
     with np.load(args.golden) as golden:
         problems = compare(trace, golden)
         checked = sum(key in golden for key in trace)
     for line in problems:
-        print("MISMATCH", line)
-    print(f"{checked} records compared with {args.golden}: "
+        print("MISMATCH", shown(line))
+    print(f"{checked} records compared with {shown(args.golden)}: "
           f"{'all equal' if not problems else f'{len(problems)} differ'}")
     return 1 if problems or not checked else 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ModelFileError
 from ..ir import Graph
+from ..names import check_graph_names
 
 __all__ = ["load_model"]
 
@@ -72,4 +73,4 @@ def load_model(path, *, arch: str | None = None, trust_pickle: bool = False,
                                   "or a .nir file")
     options = {"arch": arch, "trust_pickle": trust_pickle, "nir_convention": nir_convention,
                "dt": dt, "input_shape": None if input_shape is None else tuple(input_shape)}
-    return loader(path, options)
+    return check_graph_names(loader(path, options), file=path)

@@ -42,15 +42,17 @@ from ..ir import (
 )
 from ..ir.graph import from_ordered
 from ..ir.nodes import StateGrid
+from ..names import check_name
+from .file_checks import check_archive, check_tensors, conform_fields, pickle_globals
 
 FORMAT = "snn-compile-model"
 VERSION = 2
 _KINDS = {cls.__name__: cls for cls in (Input, Output, Sum, Affine, Conv2d, SumPool2d, AvgPool2d,
                                         Flatten, Scale, Delay, LIF, CubaLIF, IF, LI)}
 _PLAIN = (str, int, float, bool, type(None))
-PICKLE_MESSAGE = ("this file is a pickled module; loading it runs code from the file; pass "
-                  "--trust-pickle (trust_pickle=True) if you trust it, or re-save it with "
-                  "snn_compile.export")
+PICKLE_MESSAGE = ("this file is a pickle that carries code: reading it runs that code. Pass "
+                  "--trust-pickle (trust_pickle=True) only if you trust the file, since it runs "
+                  "the code, or re-save the model with snn_compile.export")
 
 
 # --------------------------------------------------------------------------- writing
@@ -153,56 +155,67 @@ def graph_from_dict(data: dict) -> Graph:
     if not isinstance(nodes, list) or not isinstance(edges, list):
         raise ModelFileError("malformed snn-compile model file: 'nodes' or 'edges' missing",
                              hint="re-export it with snn_compile.export")
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError("malformed snn-compile model file: 'metadata' is not a dict",
+                             value=type(metadata).__name__, hint="re-export it with "
+                                                                 "snn_compile.export")
     build = from_ordered if version == 1 else Graph
     graph = build(tuple(_node_from_dict(d) for d in nodes), tuple(_edge(e) for e in edges),
-                  dict(data.get("metadata") or {}))
+                  dict(metadata))
     graph.shapes  # verify now, while the file name can still be added
     return graph
 
 
 def _edge(value) -> tuple:
-    if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 3:
+    ok = isinstance(value, (list, tuple)) and 2 <= len(value) <= 3 \
+        and all(isinstance(end, str) for end in value[:2]) \
+        and (len(value) == 2 or (isinstance(value[2], int) and not isinstance(value[2], bool)
+                                 and value[2] >= 0))
+    if not ok:
         raise ModelFileError("malformed edge in the model file", value=repr(value)[:80],
-                             hint="edges are [source, target, delay]")
+                             hint="edges are [source name, target name, delay]")
     return tuple(value)
 
 
 def _node_from_dict(data) -> Node:
     fields = dict(data) if isinstance(data, dict) else {}
     kind, name = fields.pop("kind", None), fields.get("name")
-    cls = _KINDS.get(kind)
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ModelFileError("unknown layer kind in the model file", node=name, value=kind,
+        raise ModelFileError("unknown layer kind in the model file",
+                             node=name if isinstance(name, str) else None, value=repr(kind)[:80],
                              hint=f"known kinds: {', '.join(_KINDS)}; upgrade snn-compile")
+    check_name(name)
     try:
-        values = _values(fields)
-        if isinstance(values.get("grid"), dict):
-            values["grid"] = StateGrid(**_values(values["grid"]))
+        values = conform_fields(cls, fields)
         return cls(**values)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelFileError(f"malformed {kind} layer in the model file", node=name,
-                             value=str(exc), hint="re-export it with snn_compile.export") from None
-
-
-def _values(fields: dict) -> dict:
-    """File values back to IR values: tensors to arrays, lists to tuples."""
-    return {key: value.numpy() if isinstance(value, torch.Tensor)
-            else tuple(value) if isinstance(value, list) else value
-            for key, value in fields.items()}
+                             value=str(exc)[:200],
+                             hint="re-export it with snn_compile.export") from None
 
 
 def _read(path: Path, trust_pickle: bool):
-    """``torch.load`` safely; a pickle with code only when trusted (with a warning)."""
+    """``torch.load`` safely; a pickle with code only when trusted (with a warning). Sizes the
+    archive declares are checked against the memory budget first."""
+    check_archive(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol is not ours
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if trust_pickle:
             return _read_trusted(path)
-        if "Unsupported global" in str(exc):
-            raise ModelFileError(PICKLE_MESSAGE, file=path) from None
+        code = pickle_globals(path)
+        if code:
+            raise ModelFileError(PICKLE_MESSAGE, file=path,
+                                 value=f"it imports {', '.join(code[:3])}") from None
         raise _corrupt(path, exc) from None
     except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError... for bad bytes
         raise _corrupt(path, exc) from None
+    check_tensors(content, file=path)
+    return content
 
 
 def _read_trusted(path: Path):
@@ -270,10 +283,16 @@ def _call_arch(arch: str) -> nn.Module:
         target = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise ModelFileError(f"cannot import the architecture: {exc}", value=arch,
+    except Exception as exc:  # ImportError, AttributeError, SyntaxError... from user code
+        raise ModelFileError(f"cannot import the architecture: {type(exc).__name__}: {exc}",
+                             value=arch,
                              hint="check the name and that its package is importable") from None
-    module = target()
+    try:
+        module = target()
+    except Exception as exc:  # user code: any failure is the architecture's, said in one line
+        raise ModelFileError(f"calling the architecture failed: {type(exc).__name__}: {exc}",
+                             value=arch, hint="--arch must name a callable that takes no "
+                                              "arguments and returns the nn.Module") from None
     if not isinstance(module, nn.Module):
         raise ModelFileError("the architecture callable did not return an nn.Module", value=arch)
     return module

@@ -273,17 +273,58 @@ def load_nir(path, *, convention: str | None = None, dt: float | None = None) ->
 
 
 def _read(path):
+    """Read the NIR graph: the file's own bytes only (no external storage or links, sizes
+    within the memory budget: :mod:`snn_compile.hdf5_safety`), real, non-empty arrays."""
     import nir
+
+    from ..hdf5_safety import check_hdf5, read_bytes
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError("NIR file not found", file=path)
+    data = read_bytes(path)
+    check_hdf5(data, file=path)
     try:
-        return nir.read(str(path))
+        graph = nir.read(data)
     except Exception as err:  # h5py/nir raise OSError, KeyError, ValueError, AssertionError...
         raise ModelFileError("cannot read the NIR graph (truncated or not a NIR file)",
-                             file=path, value=f"{type(err).__name__}: {err}",
+                             file=path, value=f"{type(err).__name__}: {err}"[:300],
                              hint="re-export the model with nir.write") from None
+    _check_arrays(graph, path)
+    return graph
+
+
+_SHAPE_FIELDS = ("input_type", "output_type")  # {port: shape array}; a 0-d shape is empty
+
+
+def _check_arrays(nir_graph, path, prefix="") -> None:
+    """Every numeric parameter is a real, finite-or-infinite, non-empty array (NIR writes
+    parameters as arrays; strings, complex numbers or empty arrays are no parameters)."""
+    import nir
+
+    for name, node in nir_graph.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph):
+            _check_arrays(node, path, f"{full}.")
+            continue
+        for key, value in vars(node).items():
+            if key in _SHAPE_FIELDS or key == "metadata" or not isinstance(value, np.ndarray):
+                continue
+            if value.dtype.kind not in "biuf":
+                raise ModelFileError(f"parameter '{key}' is not an array of real numbers",
+                                     file=path, node=full, value=f"dtype {value.dtype}",
+                                     hint="re-export the model with nir.write")
+            if value.size == 0 or (value.dtype.kind == "f" and np.isnan(value).any()):
+                raise ModelFileError(f"parameter '{key}' is empty or holds NaN", file=path,
+                                     node=full, value=f"shape {value.shape}",
+                                     hint="re-export the model with nir.write")
+        for key in _SHAPE_FIELDS:
+            for port, shape in (getattr(node, key, None) or {}).items():
+                dims = np.asarray(shape).reshape(-1)
+                if dims.dtype.kind not in "iuf" or not dims.size or (dims < 1).any():
+                    raise ModelFileError(f"{key} '{port}' is not a shape of positive sizes",
+                                         file=path, node=full, value=f"{dims.tolist()}",
+                                         hint="a NIR port carries at least one element")
 
 
 def _resolve_dt(conv: Convention, dt, nir_graph, path) -> float:
@@ -329,10 +370,15 @@ def _flatten_subgraphs(nir_graph, prefix=""):
                                        node=full, value=f"{len(ins)} inputs, {len(outs)} outputs")
             entries[full] = [b for a, b in sub_edges if a == ins[0]]
             exits[full] = [a for a, b in sub_edges if b == outs[0]]
-            nodes.update({k: v for k, v in sub_nodes.items() if k not in (ins[0], outs[0])})
+            inner = {k: v for k, v in sub_nodes.items() if k not in (ins[0], outs[0])}
             edges += [(a, b) for a, b in sub_edges if a != ins[0] and b != outs[0]]
         else:
-            nodes[full] = node
+            inner = {full: node}
+        for key in inner:  # "s.fc" beside a subgraph "s" holding "fc" would merge silently
+            if key in nodes:
+                raise GraphError("two nodes get the same name when subgraphs are inlined",
+                                 node=key, hint="rename the node or the subgraph")
+        nodes.update(inner)
     for src, dst in nir_graph.edges:
         src, dst = f"{prefix}{src}", f"{prefix}{dst}"
         for a in exits.get(src, [src]):
@@ -638,7 +684,8 @@ def _few(arr) -> str:
 
 
 def _decay(name, tau, conv, dt, what="tau") -> np.ndarray:
-    beta = conv.decay(_arr(tau), dt)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tau = 0: error below
+        beta = conv.decay(_arr(tau), dt)
     if np.any(beta < 0) or np.any(beta > 1) or not np.all(np.isfinite(beta)):
         raise UnsupportedError(f"{what} gives a decay outside [0, 1] at dt={dt}",
                                node=name, value=f"{what} min {np.min(tau)}",

@@ -40,6 +40,7 @@ from ..ir.graph import Graph, verify
 from ..ir.nodes import (
     LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Flatten, Input, Node, Output, Scale, Shape,
 )
+from ..names import check_graph_names
 
 __all__ = ["from_snntorch"]
 
@@ -108,7 +109,7 @@ class _Builder:
         graph = Graph(tuple(self.nodes) + (Output(name=name),),
                       tuple(self.edges) + ((self.tail, name),), metadata)
         verify(graph)
-        return graph
+        return check_graph_names(graph)
 
 
 # --------------------------------------------------------------------------- parameters

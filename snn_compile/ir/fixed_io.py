@@ -38,16 +38,18 @@ JSON_NAME, NPZ_NAME = "network.json", "network.npz"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An .npz archive (np.load reads it) with sorted members and a fixed timestamp."""
+def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+    """An .npz archive (np.load reads it) with sorted members and a fixed timestamp;
+    uncompressed members (``compress=False``) can be memory-mapped by readers."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
         for key in sorted(arrays):
             member = io.BytesIO()
             np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]),
                                       allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue())
     return buf.getvalue()
@@ -177,6 +179,18 @@ def load_network(path) -> QNetwork:
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"malformed compiled network ({type(exc).__name__}: {exc})",
                              file=json_path, hint="compile the model again with -o") from None
+
+
+def network_from_files(files: dict[str, bytes], origin: str = "<compiled network>") -> QNetwork:
+    """The network of :func:`network_files` output (bytes in memory)."""
+    try:
+        doc = json.loads(files[JSON_NAME])
+        with np.load(io.BytesIO(files[NPZ_NAME]), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (KeyError, ValueError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"malformed compiled network ({type(exc).__name__})",
+                             file=origin) from None
+    return _build(doc, arrays, origin)
 
 
 def _get(value, arrays: dict):

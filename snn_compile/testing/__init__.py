@@ -1,15 +1,24 @@
-"""Helpers for users' own test suites: "quantized and float spikes match" as one assertion."""
+"""Helpers for users' own test suites: "quantized and float spikes match" as one assertion.
+
+    from snn_compile.testing import assert_spikes_match
+    assert_spikes_match("model.pt", "data.npz", target="loihi2")          # the default verdict
+    assert_spikes_match("model.pt", "data.npz", target="cpu", min_recall=0.95,
+                        max_accuracy_drop=1.0)
+
+The default verdict fails dead and saturated layers and layers that reproduce less than half
+of the spikes within one step (:mod:`snn_compile.check.verdict`); every threshold of the command
+line is a keyword here, validated the same way. ``snn_compile.testing.conformance`` proves a
+backend; ``snn_compile.testing.networks`` draws random fixed-point networks.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..check import CheckResult, Thresholds, run_check, summary_lines
 from ..ir.graph import Graph
-from ..quantize import quantize
-from ..targets import load_target
+
+CALIBRATION_SAMPLES = 128
 
 
 def _graph(model, input_shape) -> Graph:
@@ -26,35 +35,57 @@ def _graph(model, input_shape) -> Graph:
     return from_snntorch(model, input_shape)
 
 
-def _data(data):
-    if isinstance(data, (str, Path)):
-        from ..pipeline import load_data
+def _data(data, graph: Graph):
+    """(spikes, labels) from a path, an array or a tuple, validated like the CLI's data."""
+    from ..data import check_data, load_data, output_classes
 
-        return load_data(data)
-    if isinstance(data, tuple):
-        return np.asarray(data[0], np.float32), np.asarray(data[1])
-    return np.asarray(data, np.float32), None
+    shape, classes = graph.inputs[0].shape, output_classes(graph)
+    if isinstance(data, (str, Path)):
+        return load_data(data, shape, classes)
+    spikes, labels = data if isinstance(data, tuple) else (data, None)
+    return check_data(spikes, labels, input_shape=shape, classes=classes)
 
 
 def check_model(model, data, *, target: str = "loihi2", input_shape=None,
-                min_agreement: float | None = 1.0,
-                max_accuracy_drop: float | None = None) -> CheckResult:
-    """Quantize ``model`` for ``target`` (calibrated on ``data``) and compare with the float model.
+                calibration=None, min_agreement: float | None = None,
+                min_precision: float | None = None, min_recall: float | None = None,
+                min_iou: float | None = None, min_class_agreement: float | None = None,
+                max_accuracy_drop: float | None = None, **options) -> CheckResult:
+    """Quantize ``model`` for ``target`` and compare the emulator with the float model.
 
     ``model``: a model file path, a float IR Graph, or an snnTorch nn.Module (+ ``input_shape``).
-    ``data``: an .npz path, a spikes array [T, B, ...], or (spikes, labels).
+    ``data``: an .npz path, a spikes array [T, B, ...], or (spikes, labels). ``calibration``
+    (same forms) calibrates the quantizer; without it the first samples of ``data`` do and are
+    not scored. ``options`` go to :func:`snn_compile.check.run_check` (``tolerance``,
+    ``batch_size``, ``workers``, ...).
     """
+    from ..data import check_thresholds
+    from ..quantize import quantize
+    from ..targets import load_target
+
     graph = _graph(model, input_shape)
-    spikes, labels = _data(data)
-    net = quantize(graph, load_target(target), spikes[:, :128]).network
-    return run_check(graph, net, spikes, labels, Thresholds(min_agreement, max_accuracy_drop))
+    spikes, labels = _data(data, graph)
+    base = check_thresholds(min_agreement, max_accuracy_drop, has_labels=labels is not None)
+    layer = {k: v for k, v in (("precision", min_precision), ("recall", min_recall),
+                               ("iou", min_iou)) if v is not None}
+    thresholds = Thresholds(min_agreement=base.min_agreement,
+                            max_accuracy_drop=base.max_accuracy_drop,
+                            min_class_agreement=min_class_agreement, layer=layer)
+    first = 0
+    if calibration is None:
+        first = min(CALIBRATION_SAMPLES, spikes.shape[1] // 4)
+        calib = spikes[:, :first] if first else spikes
+    else:
+        calib = _data(calibration, graph)[0]
+    net = quantize(graph, load_target(target), calib).network
+    return run_check(graph, net, spikes, labels, thresholds, first_sample=first,
+                     progress=False, **options)
 
 
-def assert_spikes_match(model, data, *, target: str = "loihi2", input_shape=None,
-                        min_agreement: float = 1.0, max_accuracy_drop: float | None = None):
-    """AssertionError with the per-layer summary unless every layer agrees enough."""
-    result = check_model(model, data, target=target, input_shape=input_shape,
-                         min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop)
+def assert_spikes_match(model, data, **kwargs) -> CheckResult:
+    """AssertionError with the per-layer summary unless the check passes (see
+    :func:`check_model` for the arguments)."""
+    result = check_model(model, data, **kwargs)
     if not result.passed:
         raise AssertionError("\n".join(result.failures + summary_lines(result.report)))
     return result
