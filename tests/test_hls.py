@@ -458,10 +458,10 @@ def test_too_big_for_the_parallel_design():
     zu9 = analyze(big.replace(target=load_target("xczu9eg")))
     rf = smallest_fitting_reuse(zu9)
     assert rf is not None and rf & (rf - 1) == 0
-    fitting, _ = parallel_candidate(zu9, rf)
+    fitting = parallel_candidate(zu9, rf)
     assert fitting.fits and fitting.report["resources"]["bram_18k"] <= 1824
     HlsBackend(reuse_factor=rf).lower(big.replace(target=load_target("xczu9eg")))
-    smaller, _ = parallel_candidate(zu9, rf // 2)
+    smaller = parallel_candidate(zu9, rf // 2)
     assert not smaller.fits
 
 

@@ -75,25 +75,23 @@ def _candidate(a: Analysis, design: str, label: str, **kw) -> Candidate:
     return Candidate(project, report, tuple(problems(report)), label)
 
 
-def parallel_candidate(a: Analysis, reuse_factor) -> tuple[Candidate, list[Candidate]]:
-    """The parallel design with ``reuse_factor`` (an int), or the smallest fitting power of two
-    (``"auto"``); also every candidate tried."""
+def parallel_candidate(a: Analysis, reuse_factor) -> Candidate:
+    """The parallel design with ``reuse_factor`` (an int), or with the smallest power of two
+    that fits (``"auto"``; the largest useful one when none fits)."""
     if reuse_factor != "auto":
-        c = _candidate(a, "parallel", f"reuse factor {reuse_factor}",
-                       reuse_factor=int(reuse_factor))
-        return c, [c]
-    tried, rf = [], 1
+        return _candidate(a, "parallel", f"reuse factor {reuse_factor}",
+                          reuse_factor=int(reuse_factor))
+    rf = 1
     while True:
         c = _candidate(a, "parallel", f"reuse factor {rf}", reuse_factor=rf)
-        tried.append(c)
         if c.fits or rf >= a.max_macs:
-            return c, tried
+            return c
         rf *= 2
 
 
 def smallest_fitting_reuse(a: Analysis) -> int | None:
     """The smallest power-of-two reuse factor whose parallel design fits, or None."""
-    c, _ = parallel_candidate(a, "auto")
+    c = parallel_candidate(a, "auto")
     return c.project.reuse_factor if c.fits else None
 
 
@@ -136,8 +134,7 @@ def choose(a: Analysis, *, design: str = "auto", reuse_factor="auto", weights: s
     part = a.net.target.resources.part or a.net.target.name
     if design == "auto" and reuse_factor != "auto":
         design = "parallel"  # a reuse factor asks for the parallel design
-    par, tried = (parallel_candidate(a, reuse_factor) if design in ("auto", "parallel")
-                  else (None, []))
+    par = parallel_candidate(a, reuse_factor) if design in ("auto", "parallel") else None
     ev = event_candidate(a, weights) if design in ("auto", "event") else None
     candidates = {name: c for name, c in (("parallel", par), ("event", ev)) if c is not None}
 
