@@ -124,7 +124,7 @@ def small_qnetwork(params):
 
 def lava_network(params, data, record=False):
     """RingBuffer -> Dense -> LIF -> Dense -> LIF; ``data`` is [n_in, T] spikes."""
-    from snn_compile.lava_compat import require_lava
+    from snn_compile.backends.loihi.compat import require_lava
 
     require_lava()
     from lava.proc.dense.process import Dense

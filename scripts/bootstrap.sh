@@ -14,7 +14,7 @@ pip install -q --upgrade pip "setuptools>=77" wheel
 # The CPU build of torch that lies on this machine; a plain "torch" pulls a multi-GB CUDA build.
 pip install -q --no-compile -c constraints.txt torch==2.13.0  # no .pyc up front: compiled on import
 # lava-nc 0.10.0 declares Python < 3.11 but runs on 3.11 with a small shim
-# (snn_compile/lava_compat.py). Its dependencies come from the `loihi` extra.
+# (backends/loihi/compat.py). Its dependencies come from the `loihi` extra.
 pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0
 # every backend's extra, the examples' and the tests' dependencies
 pip install -q -c constraints.txt -e ".[all,test]"

@@ -43,7 +43,7 @@ def balance(graph: Graph, target: Target, data: np.ndarray, *, steps: int = 8,
     """
     quantized = quantize(graph, target, data if calibration is None else calibration)
     net = quantized.network
-    float_trace = simulate(graph, data)
+    float_trace = simulate(quantized.float_graph or graph, data)
     outputs = {net.input.name: net.input.encode(pad_for_latency(data, net))}
     T, B = outputs[net.input.name].shape[:2]
     reports = {r.name: r for r in quantized.report}
@@ -61,7 +61,7 @@ def balance(graph: Graph, target: Target, data: np.ndarray, *, steps: int = 8,
             pop = _balance_layer(net, pop, a, wanted, steps, reports[pop.name])
             net = net.with_population(pop)
         outputs[pop.name] = run_population(net, pop, a)["spikes"]
-    return Quantized(network=net, report=quantized.report)
+    return dataclasses.replace(quantized, network=net)
 
 
 def _balance_layer(net: QNetwork, pop: QPopulation, a: np.ndarray, wanted: np.ndarray,

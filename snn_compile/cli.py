@@ -114,14 +114,17 @@ def _check_args(p: argparse.ArgumentParser, *, data_required: bool) -> None:
                    help="balance thresholds for spike agreement on the calibration samples")
     g.add_argument("--junit", type=Path, help="also write JUnit XML here")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    g.add_argument("--plot-samples", default="0", metavar="LIST",
-                   help="samples (of the scored ones) drawn as rasters, e.g. 0,5,9")
+    g.add_argument("--plot-samples", metavar="LIST",
+                   help="samples (indices into the data) drawn as rasters, e.g. 200,205 "
+                        "(default: the first scored sample)")
     g = p.add_argument_group("how the check runs")
     g.add_argument("--batch-size", type=int, help="samples per chunk (default from the network "
                                                   "size)")
     g.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     g.add_argument("--cluster", metavar="ADDRESS",
-                   help="run on a Dask distributed scheduler, e.g. tcp://host:8786")
+                   help="run on a Dask distributed scheduler (tcp://host:8786), or on a "
+                        "local Dask cluster of N processes (local:N); needs the 'cluster' "
+                        "extra")
     g.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1: faster on shared machines)")
     _threshold_args(p)
@@ -337,7 +340,8 @@ def _check_options(args):
         batch_size=_positive(args.batch_size, "--batch-size"),
         workers=_positive(args.workers, "--workers"), cluster=args.cluster,
         threads=_positive(args.threads, "--threads"),
-        plot_samples=_samples(args.plot_samples, "--plot-samples"), plots=not args.no_plots)
+        plot_samples=None if args.plot_samples is None
+        else _samples(args.plot_samples, "--plot-samples"), plots=not args.no_plots)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -497,7 +501,10 @@ def cmd_check(args) -> int:
     options = _check_options(args)
     graph = _load(args)
     if args.network is not None:
+        from .passes import float_reference
+
         net = _compiled(args)
+        graph = float_reference(graph, net.target)
         if options.calibration_samples is None and options.calibration is None:
             options.calibration_samples = _scored_from(args.network)
         source, _, first, _ = open_check_data(graph, options, calibrate=False)
@@ -506,8 +513,9 @@ def cmd_check(args) -> int:
             raise SnnCompileError("check needs --target (to quantize) or --network (a "
                                   "compiled network)", hint="e.g. --target loihi2")
         source, calibration, first, _ = open_check_data(graph, options)
-        net = quantize_for_target(graph, _target(args), calibration,
-                                  balance=options.balance).network
+        quantized = quantize_for_target(graph, _target(args), calibration,
+                                        balance=options.balance)
+        net, graph = quantized.network, quantized.float_graph
     budget.check_run(net, source.steps, options.batch_size or 1)
     result = check_network(graph, net, source, first, options, shard)
     if args.partial is not None:
@@ -564,9 +572,11 @@ def cmd_merge(args) -> int:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SnnCompileError(f"cannot read the partial result ({type(exc).__name__})",
                                   file=path) from None
-    graph = _load(args)
+    from .passes import float_reference
+
     args.target, args.set = None, []
     net = _compiled(args)
+    graph = float_reference(_load(args), net.target)
     try:
         result = merge_partials(parts, graph, net, _thresholds(args))
     except SnnCompileError as err:

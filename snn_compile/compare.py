@@ -47,7 +47,7 @@ def compare_layers(float_trace: Trace, fixed_trace: Trace, net: QNetwork,
                    steps: int) -> list[LayerAgreement]:
     """Compare every layer over the ``steps`` float steps (fixed trace padded by the latency)."""
     result = []
-    for layer in net.in_order():
+    for layer in net.float_counterparts():
         off = layer.lag
         f_states, q_states = float_trace.layers[layer.name], fixed_trace.layers[layer.name]
         key = "spikes" if layer.neuron.spiking else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -60,7 +60,7 @@ class CheckOptions:
     workers: int = 1
     cluster: object = None
     threads: int | None = 1
-    plot_samples: tuple = (0,)
+    plot_samples: tuple | None = None  # data indices drawn as rasters (None: the first scored)
     plots: bool = True
     junit: Path | None = None
 
@@ -166,8 +166,20 @@ def check_network(graph: Graph, net: QNetwork, source, first_sample: int,
     return run_check(graph, net, source, thresholds=options.thresholds,
                      batch_size=options.batch_size, tolerance=options.tolerance,
                      workers=options.workers, cluster=options.cluster, shard=shard,
-                     keep_samples=tuple(first_sample + s for s in options.plot_samples),
+                     keep_samples=_plot_samples(options.plot_samples, source, first_sample),
                      threads=options.threads, first_sample=first_sample)
+
+
+def _plot_samples(samples, source, first: int) -> tuple[int, ...]:
+    if samples is None:
+        return (first,)
+    outside = [s for s in samples if not first <= s < source.samples]
+    if outside:
+        raise SnnCompileError("--plot-samples names samples that are not scored",
+                              file=source.name, value=outside[0],
+                              hint=f"scored samples are {first}..{source.samples - 1} (the "
+                                   "first ones calibrate)")
+    return tuple(samples)
 
 
 # ----------------------------------------------------------------------------- main job
@@ -211,13 +223,19 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
              f"{rep.weight_range}  exp {rep.weight_exp:+d}  threshold {rep.threshold_int}")
         for note in rep.notes:
             emit(f"    note: {note}")
+    for line in _input_lines(quantized.input):
+        emit(line)
+    for note in quantized.notes:
+        emit(f"  note: {note}")
     timing["quantize_s"] = time.perf_counter() - started
     summary = {"tool": tool_info(), "command": command or {}, "source": source_name,
                "source_sha256": source_sha256, "target": target_info(target),
-               "calibration": split, "quantization": quantized.report_dict()}
+               "calibration": split, "quantization": quantized.report_dict(),
+               "input": None if quantized.input is None else asdict(quantized.input),
+               "notes": list(quantized.notes)}
     result = None
     if source is not None:
-        result = check_network(graph, net, source, first, check)
+        result = check_network(quantized.float_graph, net, source, first, check)
         summary["check"] = result.report
         timing["check"] = dict(result.timing)
         for line in summary_lines(result.report):
@@ -225,7 +243,8 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
     inputs = _golden_inputs(net, source, first)
     golden = run_network(net, inputs)
     stage = time.perf_counter()
-    backend_summary, backend_failed = _backend_stage(graph, net, backend or target.backend,
+    backend_summary, backend_failed = _backend_stage(quantized.float_graph, net,
+                                                     backend or target.backend,
                                                      backend_options or {}, inputs, golden,
                                                      out_dir, source_name, emit)
     timing["backend_s"] = time.perf_counter() - stage
@@ -236,6 +255,22 @@ def compile_model(graph: Graph, target: Target, out_dir: Path | None, *, source_
                       source_name)
     failed = backend_failed or (result is not None and not result.passed)
     return CompileResult(summary=summary, lines=lines, failed=failed, timing=timing)
+
+
+def _input_lines(report) -> list[str]:
+    """What the input encoding costs, when the input is not 0/1 spikes."""
+    if report is None or report.kind == "binary":
+        return []
+    lines = [f"  input: {report.kind} {report.dtype}, scale {report.scale:g}"
+             + ("" if report.exact else
+                f", {100 * report.saturated_nonzero:.2f}% of non-zero values saturated, RMS "
+                f"error {100 * report.rms_error:.2f}%, float output on the encoded input "
+                f"agrees on {100 * (report.class_agreement or 0):.1f}% of classes")]
+    if report.costs_accuracy():
+        lines.append("    note: the input encoding alone changes predicted classes: widen "
+                     "features.input or rescale the input")
+    lines.extend(f"    note: {note}" for note in report.notes)
+    return lines
 
 
 def tool_info() -> dict:

@@ -224,7 +224,8 @@ def _check_supported(net, qpop, projections) -> None:
                "synaptic delays": any(p.float_delay for p in projections),
                "projections that are not dense or convolutions":
                    any(p.kind == "elementwise" for p in projections),
-               "a bias on the synaptic current": qpop.input_bias is not None,
+               "a bias on the synaptic current": qpop.input_bias is not None or any(
+                   p.source == net.metadata.get("bias_source") for p in net.incoming(qpop.name)),
                "non-spiking readouts": not qpop.neuron.spiking}
     found = [what for what, present in reasons.items() if present]
     if found:

@@ -34,8 +34,8 @@ from .errors import BackendError, GraphError
 from .grid import GridNeuron
 from .ir.graph import Graph
 from .ir.nodes import (
-    IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Input, NeuronNode, Node,
-    Output, Scale, Sum, SumPool2d,
+    IF, LI, LIF, Affine, Alpha, AvgPool2d, BatchNorm, Conv2d, CubaLIF, Delay, Flatten, Identity,
+    Input, MaxPool2d, NeuronNode, Node, Output, ReLU, Scale, Sum, SumPool2d,
 )
 from .trace import Trace
 
@@ -89,6 +89,21 @@ def _sumpool2d(node: SumPool2d, batch: int, dtype) -> _Stateless:
     return _Stateless(lambda x: F.avg_pool2d(x, node.kernel_size, node.stride, node.padding,
                                              ceil_mode=False, count_include_pad=True,
                                              divisor_override=1))
+
+
+def _maxpool2d(node: MaxPool2d, batch: int, dtype) -> _Stateless:
+    return _Stateless(lambda x: F.max_pool2d(x, node.kernel_size, node.stride, node.padding))
+
+
+def _batchnorm(node: BatchNorm, batch: int, dtype) -> _Stateless:
+    """torch's eval-mode batch norm, the same call BatchNorm1d/2d make."""
+    mean, var = _tensor(node.mean, dtype), _tensor(node.var, dtype)
+    weight, bias = _tensor(node.weight, dtype), _tensor(node.bias, dtype)
+    return _Stateless(lambda x: F.batch_norm(x, mean, var, weight, bias, False, 0.0, node.eps))
+
+
+def _relu(node: ReLU, batch: int, dtype) -> _Stateless:
+    return _Stateless(torch.relu)
 
 
 def _flatten(node: Flatten, batch: int, dtype) -> _Stateless:
@@ -219,6 +234,39 @@ class _CubaLIF(_Neuron):
         return self._beta * v + self.i
 
 
+class _Alpha:
+    """snnTorch ``Alpha`` (see :class:`~snn_compile.ir.nodes.Alpha`), in snnTorch's order of
+    operations; records ``spikes``, ``v`` and the currents ``e`` and ``i``."""
+
+    def __init__(self, node: Alpha, batch: int, dtype):
+        self.node = node
+        self._threshold = _tensor(node.threshold, dtype)
+        self._alpha, self._beta = _tensor(node.alpha, dtype), _tensor(node.beta, dtype)
+        self._tau = torch.log(self._alpha) / (torch.log(self._beta) - torch.log(self._alpha)) + 1
+        self._above = torch.gt if node.spike_test == ">" else torch.ge
+        self.e, self.i, self.v = (torch.zeros(batch, *node.shape, dtype=dtype) for _ in range(3))
+        self.record = {"spikes": [], "v": [], "e": [], "i": []}
+
+    def _fire(self, v):
+        return self._above(v - self._threshold, 0).to(v.dtype)
+
+    def step(self, inputs):
+        x = _sum(inputs)
+        r = self._fire(self.v)
+        e = self._alpha * self.e + x
+        i = self._beta * self.i - x
+        v = self._tau * (e + i)
+        if self.node.reset == "zero":
+            e, i, v = e - e * r, i - i * r, v - v * r
+        elif self.node.reset == "subtract":
+            e, v, i = e - self._threshold * r, v - (-self.i) * r, i - i * r
+        s = self._fire(v)
+        self.e, self.i, self.v = e, i, v
+        for key, value in (("spikes", s), ("v", v), ("e", e), ("i", i)):
+            self.record[key].append(value)
+        return s
+
+
 class _GridOp:
     """A neuron on its :class:`~snn_compile.ir.nodes.StateGrid`; records float views
     ``v / S`` (and ``i = u / S`` for CubaLIF)."""
@@ -240,6 +288,11 @@ class _GridOp:
 _OPS = {
     Output: _identity,
     Sum: _identity,
+    Identity: _identity,
+    ReLU: _relu,
+    BatchNorm: _batchnorm,
+    MaxPool2d: _maxpool2d,
+    Alpha: _Alpha,
     Affine: _affine,
     Conv2d: _conv2d,
     AvgPool2d: _avgpool2d,

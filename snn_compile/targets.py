@@ -100,6 +100,13 @@ class Features:
     max_spikes: int = field(default=1, metadata=_range(1, 1 << 16))  # > 1: multi-spike output
     membrane_floor: bool = False  # a lower bound on the membrane (Sinabs' min_v_mem)
     custom_features: list = field(default_factory=list)  # only through a custom neuron program
+    # a synaptic-current bias as spikes of a constant one-neuron source through a projection
+    # (passes/bias_source.py), where synapse_bias is false
+    bias_source: bool = False
+    # a population may hold up to this many decay/threshold register sets (split into one
+    # neuron process per set by the backend); 1: one set per population
+    neuron_groups: int = field(default=1, metadata=_range(1, 1 << 16))
+    max_pool: bool = False  # a projection may take the maximum of its sums over windows
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import tempfile
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -128,20 +130,16 @@ def test_local_pool_equals_one_process(case):
     assert _comparable(two.report) == _comparable(one.report)
 
 
-def test_dask_cluster_equals_one_process(case, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    import dask
+def test_dask_cluster_equals_one_process(case, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
 
     graph, net, spikes, labels = case
     one = run_check(graph, net, spikes, labels, batch_size=9, progress=False)
-    with dask.config.set({"temporary-directory": str(tmp_path)}):
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, local_directory=str(tmp_path),
-                                      silence_logs=40) as cluster:
-            with distributed.Client(cluster) as client:
-                two = run_check(graph, net, spikes, labels, batch_size=9, cluster=client,
-                                progress=False)
-    assert two.report["engine"]["engine"] == "dask"
+    # --cluster local:2 (a LocalCluster the run starts and stops, temporary files in TMPDIR)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    two = run_check(graph, net, spikes, labels, batch_size=9, cluster="local:2",
+                    progress=False)
+    assert two.report["engine"] == {"engine": "dask", "workers": 2}
     assert _comparable(two.report) == _comparable(one.report)
 
 

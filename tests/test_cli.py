@@ -406,6 +406,7 @@ def test_shards_merged_equal_one_check(model, compiled, tmp_path):
     (["--shard", "0/3"], "add --partial"),
     (["--require", "recall>0.5"], "METRIC>=VALUE"),
     (["--plot-samples", "a"], "sample numbers"),
+    (["--plot-samples", "2"], "not scored"),
     (["--workers", "0"], "--workers must be positive"),
 ])
 def test_bad_check_options_are_one_line_errors(model, compiled, tmp_path, capsys, argv,

@@ -14,6 +14,7 @@ from torch import nn
 from snn_compile.errors import GraphError, UnsupportedError
 from snn_compile.importers.snntorch import from_snntorch
 from snn_compile.ir import LIF, Affine, CubaLIF, Flatten, Scale
+from snn_compile.passes.identities import drop_identities
 from snn_compile.reference import simulate
 
 
@@ -85,10 +86,14 @@ def test_spike_function_probe_accepts_surrogates():
     assert from_snntorch(nn.Sequential(layer), (1,))["0"].spike_test == ">"
 
 
-def test_dropout_and_identity_are_skipped():
+def test_dropout_and_identity_are_imported_as_identities_and_dropped_by_the_pass():
     net = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Identity(),
                         snn.Leaky(beta=0.5, init_hidden=True))
-    assert [n.name for n in from_snntorch(net, (3,)).nodes] == ["input", "0", "3", "output"]
+    graph = from_snntorch(net, (3,))
+    assert [type(graph[k]).__name__ for k in ("1", "2")] == ["Identity", "Identity"]
+    assert graph["1"].origin == "Dropout(p=0.5)"
+    dropped = drop_identities(graph)
+    assert [n.name for n in dropped.nodes] == ["input", "0", "3", "output"]
 
 
 def test_shape_mismatch_names_the_layer():
@@ -151,6 +156,34 @@ def test_custom_forward_over_time_matches_snntorch():
     np.testing.assert_array_equal(simulate(graph, x.numpy()).output, expected)
 
 
+class FixedLoopNet(TimeLoopNet):
+    """A loop over a fixed number of steps: fx unrolls it and sees the input indexed."""
+
+    def forward(self, x):
+        mem1 = self.lif1.init_leaky()
+        syn2, mem2 = self.lif2.init_synaptic()
+        out = []
+        for step in range(12):
+            spk1, mem1 = self.lif1(self.conv(x[step]), mem1)
+            spk2, syn2, mem2 = self.lif2(self.fc(spk1.flatten(1)), syn2, mem2)
+            out.append(spk2)
+        return torch.stack(out)
+
+
+def test_fixed_time_loop_falls_back_to_the_hook_reader():
+    torch.manual_seed(1)
+    net = FixedLoopNet()
+    with torch.no_grad():
+        net.fc.weight.mul_(4.0)
+    graph = from_snntorch(net, (1, 8, 8), example_input=torch.rand(12, 2, 1, 8, 8))
+    assert "data_flow" not in graph.metadata
+    x = (torch.rand(12, 3, 1, 8, 8) < 0.6).float()
+    with torch.no_grad():
+        expected = net(x).numpy()
+    assert expected.any()
+    np.testing.assert_array_equal(simulate(graph, x.numpy()).output, expected)
+
+
 def test_custom_step_forward_matches_snntorch_and_leaves_module_untouched():
     torch.manual_seed(2)
     net = StepNet()
@@ -180,6 +213,37 @@ class SkipNet(nn.Module):
         return self.lif(self.fc2(self.fc1(x) * 2.0))
 
 
+class GateNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(3, 3), nn.Linear(3, 3)
+        self.lif = snn.Leaky(beta=0.5, init_hidden=True)
+
+    def forward(self, x):
+        return self.lif(self.fc1(x) * self.fc2(x))
+
+
+class ConcatNet(GateNet):
+    def forward(self, x):
+        return self.lif(torch.cat([self.fc1(x), self.fc2(x)], 1)[:, :3])
+
+
+class MembraneNet(GateNet):
+    def __init__(self):
+        super().__init__()
+        self.lif = snn.Leaky(beta=0.5)
+        self.lif2 = snn.Leaky(beta=0.5, init_hidden=True)
+
+    def forward(self, x):
+        spk, mem = self.lif(self.fc1(x))
+        return self.lif2(self.fc2(mem))
+
+
+class DivideNet(GateNet):
+    def forward(self, x):
+        return self.lif(self.fc1(x) / 3.0)
+
+
 class ReuseNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -205,8 +269,10 @@ IMG = (1, 4, 4)
 
 @pytest.mark.parametrize("net, shape, message", [
     (_seq(nn.MaxPool1d(2)), (4,), r"node '1': unsupported layer type .*MaxPool1d.*nn.AvgPool2d"),
-    (_seq(nn.BatchNorm1d(4)), (4,), r"node '1'.*BatchNorm1d.*fold"),
-    (_seq(nn.ReLU()), (4,), r"node '1'.*ReLU.*supported layers: AvgPool2d"),
+    (_seq(nn.BatchNorm1d(4, track_running_stats=False)), (4,),
+     r"node '1'.*track_running_stats=False"),
+    (_seq(nn.MaxPool2d(2, ceil_mode=True)), (4,), r"node '1'.*MaxPool2d needs ceil_mode=False"),
+    (_seq(nn.Tanh()), (4,), r"node '1'.*Tanh.*supported layers: Alpha, AvgPool2d"),
     (_seq(_inhibited()), (4,), r"node '1': inhibition=True"),
     (_seq(snn.Leaky(beta=0.5, state_quant=lambda x: x)), (4,), r"node '1': state_quant"),
     (_seq(snn.Leaky(beta=0.5, graded_spikes_factor=2.0)), (4,), r"graded spikes.*2\.0"),
@@ -218,12 +284,29 @@ IMG = (1, 4, 4)
      r"padding_mode"),
     (nn.Sequential(nn.Conv2d(1, 1, 2, padding="same")), IMG, r"unevenly"),
     (nn.Sequential(nn.AvgPool2d(2, ceil_mode=True)), IMG, r"ceil_mode=True"),
-    (SkipNet(), (3,), r"node 'fc2': cannot follow the data flow.*output of 'fc1'"),
+    (GateNet(), (3,), r"product of two tensors.*forward line \d+ \(test_importer_snntorch.py\)"
+                      r": return self.lif\(self.fc1\(x\) \* self.fc2\(x\)\)"),
+    (ConcatNet(), (3,), r"concatenation.*torch.cat"),
+    (MembraneNet(), (3,), r"membrane/current of neuron 'lif'.*layer 'fc2'"),
+    (DivideNet(), (3,), r"power of two"),
     (ReuseNet(), (3,), r"node 'fc': layer called twice.*fc -> lif -> fc"),
 ])
 def test_unsupported_models_are_refused(net, shape, message):
     with pytest.raises(UnsupportedError, match=message):
         from_snntorch(net, shape)
+
+
+def test_skip_connection_with_a_gain_is_read_by_fx_and_matches_snntorch():
+    torch.manual_seed(3)
+    net = SkipNet()
+    graph = from_snntorch(net, (3,))
+    assert graph.metadata["data_flow"] == "torch.fx"
+    assert isinstance(graph["mul"], Scale) and float(graph["mul"].scale) == 2.0
+    x = torch.randn(15, 4, 3) * 2
+    with torch.no_grad():
+        expected = torch.stack([net(step) for step in x])
+    assert expected.any()
+    np.testing.assert_array_equal(simulate(graph, x.numpy()).output, expected.numpy())
 
 
 def test_changed_reset_mechanism_is_refused():

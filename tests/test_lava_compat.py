@@ -1,8 +1,8 @@
 """The Python 3.11 import fix for lava-nc 0.10: needed, and sufficient.
 
-Both shims are tested: ``snn_compile.lava_compat`` (used in-process) and the standalone
-``lava_shim`` that bring-up bundles carry. Each check runs in a fresh interpreter, since a module
-imported once stays imported.
+Both shims are tested: ``snn_compile.backends.loihi.compat`` (used in-process) and the
+standalone ``lava_shim`` that bring-up bundles carry. Each check runs in a fresh interpreter,
+since a module imported once stays imported.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def test_lava_import_fails_without_shim():
 
 @requires_lava
 def test_snn_compile_shim_fixes_the_import():
-    done = python("from snn_compile.lava_compat import require_lava; require_lava(); " + IMPORT
-                  + "; import lava.proc.lif.process")
+    done = python("from snn_compile.backends.loihi.compat import require_lava; require_lava(); "
+                  + IMPORT + "; import lava.proc.lif.process")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
 
@@ -63,6 +63,7 @@ def test_standalone_bundle_shim_fixes_the_import():
 @requires_lava
 def test_shim_does_not_edit_site_packages():
     before = var_model_source().read_bytes()
-    done = python("from snn_compile.lava_compat import require_lava; require_lava(); " + IMPORT)
+    done = python("from snn_compile.backends.loihi.compat import require_lava; require_lava(); "
+                  + IMPORT)
     assert done.returncode == 0, done.stderr
     assert var_model_source().read_bytes() == before

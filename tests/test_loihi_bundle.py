@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snn_compile.emulator import run_network as emulate
 from snn_compile.backends.loihi import LavaBackend
+from snn_compile.emulator import run_network as emulate
 from snn_compile.targets import load_target
 
 from strategies import random_qnetwork, random_spikes
+from test_loihi import residual_network
 
-LAVA_MISSING = LavaBackend().available()
+LAVA = LavaBackend()
+LAVA_MISSING = LAVA.available()
 
 # Runs a script with snn_compile made unimportable: the bundle must not need it.
 WITHOUT_SNN_COMPILE = """
@@ -29,20 +31,26 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def with_reset(net, names, reset):
+    for pop in net.populations:
+        if pop.name in names:
+            net = net.with_population(dataclasses.replace(
+                pop, neuron=dataclasses.replace(pop.neuron, reset=reset)))
+    return net
+
+
 @pytest.fixture(scope="module")
 def case():
     rng = np.random.default_rng(7)
     net = random_qnetwork(rng, load_target("loihi2"), conv=True, cuba=True, depth=1)
-    layers = [dataclasses.replace(la, neuron=dataclasses.replace(la.neuron, reset="subtract"))
-              if la.name == "fc1" else la for la in net.layers]
-    net = dataclasses.replace(net, layers=tuple(layers))
+    net = with_reset(net, ["fc1"], "subtract")
     x = random_spikes(rng, net, 10, 2)
     return net, x, emulate(net, x)
 
 
 def emit(case, out: Path) -> dict:
     net, x, golden = case
-    return LavaBackend().emit(net, out, inputs=x, golden=golden, source_name="digits.snn")
+    return LAVA.emit(LAVA.lower(net), out, inputs=x, golden=golden, source_name="digits.snn")
 
 
 def read_all(root: Path) -> dict[str, bytes]:
@@ -60,15 +68,17 @@ def test_bundle_is_deterministic_and_complete(case, tmp_path):
                  "compare.py", "README.md", "lava_net/build.py", "lava_net/lava_shim.py",
                  "lava_net/processes.py", "lava_net/__init__.py"):
         assert name in first, name
-    assert summary["custom_models"] == ["SnnLIF"] and summary["custom_layers"] == ["fc1"]
-    assert summary["requires_custom_microcode"] is True
+    assert summary["custom_models"] == ["SnnLIF"] and summary["custom_populations"] == ["fc1"]
+    assert summary["requires_custom_microcode"] is True and summary["bias_source"] is None
     manifest = json.loads(first["manifest.json"])
-    assert manifest["bundle"]["source"] == "digits.snn"
+    assert manifest["format_version"] == 2 and manifest["bundle"]["source"] == "digits.snn"
     assert manifest["mapping"]["cores_used"] == 2
     assert str(tmp_path) not in first["manifest.json"].decode()
-    fc1 = manifest["layers"][1]
-    for key in ("du", "dv", "vth", "bias_mant", "bias_exp", "reset", "process"):
-        assert key in fc1["neuron"]
+    assert [p["name"] for p in manifest["populations"]] == ["conv1", "fc1"]
+    (fc1,) = [n for n in manifest["neurons"] if n["population"] == "fc1"]
+    for key in ("du", "dv", "vth", "bias_mant", "bias_exp", "reset", "process", "max_spikes"):
+        assert key in fc1
+    assert {s["process"] for s in manifest["synapses"]} == {"Conv", "Dense"}
     assert "microcode" in first["run_lava.py"].decode()
     with np.load(tmp_path / "a" / "golden.npz") as golden:
         assert np.array_equal(golden["layer/fc1/v"], case[2].layers["fc1"]["v"])
@@ -76,11 +86,9 @@ def test_bundle_is_deterministic_and_complete(case, tmp_path):
 
 def test_bundle_without_custom_neuron_leaves_it_out(case, tmp_path):
     net, x, _ = case
-    plain = dataclasses.replace(net, layers=tuple(
-        dataclasses.replace(la, neuron=dataclasses.replace(la.neuron, reset="zero"))
-        for la in net.layers))
-    summary = LavaBackend().emit(plain, tmp_path, inputs=x, golden=emulate(plain, x),
-                                 source_name="plain")
+    plain = with_reset(net, ["conv1", "fc1"], "zero")
+    summary = LAVA.emit(LAVA.lower(plain), tmp_path, inputs=x, golden=emulate(plain, x),
+                        source_name="plain")
     assert "lava_net/processes.py" not in summary["files"]
     assert summary["custom_models"] == []
 
@@ -90,18 +98,26 @@ def run(args, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+def run_bundle(bundle: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """run_lava.py without snn_compile, then compare.py against golden.npz."""
+    (tmp_path / "isolated.py").write_text(WITHOUT_SNN_COMPILE)
+    done = run([str(tmp_path / "isolated.py"), "run_lava.py", "--out", "lava_run.npz"], bundle)
+    assert done.returncode == 0, done.stderr
+    return run(["compare.py", "lava_run.npz", "golden.npz"], bundle)
+
+
+def n_values(golden) -> int:
+    return sum(arr.size for states in golden.layers.values() for arr in states.values())
+
+
 @pytest.mark.lava
 @pytest.mark.skipif(bool(LAVA_MISSING), reason=str(LAVA_MISSING))
 def test_generated_runner_reproduces_golden(case, tmp_path):
     bundle = tmp_path / "bundle"
     emit(case, bundle)
-    (tmp_path / "isolated.py").write_text(WITHOUT_SNN_COMPILE)
-    done = run([str(tmp_path / "isolated.py"), "run_lava.py", "--out", "lava_run.npz"], bundle)
-    assert done.returncode == 0, done.stderr
-    checked = run(["compare.py", "lava_run.npz", "golden.npz"], bundle)
+    checked = run_bundle(bundle, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    n_values = sum(arr.size for name, states in case[2].layers.items() for arr in states.values())
-    assert checked.stdout.strip() == f"all {n_values} spikes and states match"
+    assert checked.stdout.strip() == f"all {n_values(case[2])} spikes and states match"
 
     with np.load(bundle / "lava_run.npz") as data:
         tampered = {k: data[k].copy() for k in data.files}
@@ -112,5 +128,21 @@ def test_generated_runner_reproduces_golden(case, tmp_path):
     assert "layer/fc1/v: first mismatch at step 4, sample 1, neuron (0,)" in checked.stdout
 
     hw = run(["run_lava.py", "--hw"], bundle)
-    if LavaBackend().hardware_available() is not None:
+    if LAVA.hardware_available() is not None:
         assert hw.returncode == 2 and "lava-loihi" in hw.stderr
+
+
+@pytest.mark.lava
+@pytest.mark.skipif(bool(LAVA_MISSING), reason=str(LAVA_MISSING))
+def test_bundle_of_a_graph_reproduces_golden(tmp_path):
+    """Convolutions with an elementwise shortcut (DelaySparse), a merge, feedback, multi-spike
+    counts and a floor, batched: the standalone builder handles every synapse kind."""
+    net = residual_network()
+    x = (np.random.default_rng(8).random((12, 3, 1, 5, 5)) < 0.5).astype(np.float32)
+    golden = emulate(net, x)
+    summary = LAVA.emit(LAVA.lower(net), tmp_path / "bundle", inputs=x, golden=golden,
+                        source_name="residual")
+    assert summary["mapping"]["cores_used"] == 6
+    checked = run_bundle(tmp_path / "bundle", tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == f"all {n_values(golden)} spikes and states match"

@@ -37,6 +37,8 @@ RECORDINGS = [
     ("sinabs_conv_iaf_sumpool", "sinabs"),
     ("rockpool_linear_lif", "rockpool"),
     ("rockpool_linear_cubalif", "rockpool"),
+    ("rockpool_linear_lif_multispike", "rockpool-multispike"),
+    ("rockpool_linear_cubalif_multispike", "rockpool[max_spikes=3]"),
     ("spyx_linear_lif", "spyx"),
     ("spyx_linear_cubalif", "spyx"),
 ]
@@ -90,6 +92,8 @@ def test_spyx_hidden_spikes_are_the_neurons_spikes_one_step_late():
     ("sinabs_linear_lif", "spyx", None),        # Euler decay, pre-update spike
     ("rockpool_linear_cubalif", "norse", None),
     ("spyx_linear_lif", "sinabs", None),
+    ("rockpool_linear_lif_multispike", "rockpool", None),       # single spikes
+    ("rockpool_linear_cubalif_multispike", "rockpool-multispike", None),  # cap 2**16, not 3
 ])
 def test_wrong_convention_gives_different_spikes(name, wrong, dt):
     trace, data = run(name, wrong, dt)
@@ -180,9 +184,73 @@ def test_partial_flatten_is_unsupported(tmp_path):
         load_nir(path, convention="snntorch")
 
 
-def test_multispike_convention_refused():
-    with pytest.raises(UnsupportedError, match="SingleSpike"):
-        load_nir(DATA / "sinabs_linear_lif.nir", convention="sinabs-multispike")
+@pytest.mark.parametrize("name,convention", [
+    ("rockpool_linear_lif_multispike", "rockpool-multispike"),
+    ("rockpool_linear_cubalif_multispike", "rockpool[max_spikes=3]"),
+])
+def test_multispike_steps_with_several_spikes_reproduced(name, convention):
+    trace, data = run(name, convention)
+    hidden = [k for k in data.files if k.startswith("hidden/")]
+    for key in hidden:
+        assert (data[key] > 1).sum() > 20, key  # the recording really has 2+ spike steps
+    layers = sorted(trace.layers)
+    assert len(layers) == len(hidden)
+    for layer, key in zip(layers, sorted(hidden)):
+        np.testing.assert_array_equal(trace.layers[layer]["spikes"], data[key], err_msg=layer)
+
+
+def test_variant_syntax_and_metadata():
+    graph = load_nir(DATA / "rockpool_linear_cubalif_multispike.nir",
+                     convention="rockpool[max_spikes=3]")
+    sem = graph.metadata["nir_convention"]
+    assert graph.metadata["convention"] == "rockpool[max_spikes=3]"
+    assert (sem["base"], sem["max_spikes"], sem["reset"], sem["reset_timing"]) == (
+        "rockpool", 3, "subtract", "immediate")
+    assert all(n.max_spikes == 3 for n in graph.neurons)
+    same = load_nir(DATA / "rockpool_linear_cubalif_multispike.nir", convention="rockpool",
+                    variant={"max_spikes": 3})
+    assert same.metadata["convention"] == "rockpool[max_spikes=3]"
+    conv = CONVENTIONS["snntorch"].variant(reset="zero", reset_timing="same_step")
+    assert conv.name == "snntorch[reset=zero,reset_timing=same_step]"
+    assert CONVENTIONS["snntorch"].variant(reset="subtract").name == "snntorch"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("snntorch[reset=sideways]", "unknown reset"),
+    ("snntorch[colour=red]", "unknown NIR convention variant key"),
+    ("snntorch[max_spikes=3]", "reset immediately"),
+    ("snntorch[reset=zero", "malformed"),
+    ("rockpool[max_spikes=lots]", "integer or none"),
+])
+def test_bad_variants_are_errors(text, message):
+    with pytest.raises(SnnCompileError, match=message):
+        load_nir(DATA / "snntorch_linear_lif.nir", convention=text)
+
+
+def test_sinabs_multispike_is_from_nir_semantics():
+    graph = load_nir(DATA / "sinabs_conv_iaf_sumpool.nir", convention="sinabs-multispike")
+    for node in graph.neurons:
+        assert node.max_spikes is None and node.reset_timing == "immediate"
+        np.testing.assert_array_equal(node.v_floor, -node.threshold)  # IAF: min_v_mem = -thr
+    single = load_nir(DATA / "sinabs_conv_iaf_sumpool.nir", convention="sinabs")
+    assert all(n.max_spikes == 1 and n.v_floor is None for n in single.neurons)
+    assert any("sinabs-multispike" in h for h in single.metadata["hints"])
+
+
+def test_hints_name_the_likely_framework_and_variant(tmp_path):
+    graph = load_nir(DATA / "snntorch_linear_lif.nir", convention="sinabs")
+    assert any("snntorch (r = tau/dt at dt = 1e-4)" in h for h in graph.metadata["hints"])
+    graph = load_nir(DATA / "norse_conv_lif.nir", convention="snntorch")
+    assert any("norse (r = 1 with tau in seconds)" in h for h in graph.metadata["hints"])
+    with pytest.raises(UnsupportedError, match="v_reset.*look like an export from norse"):
+        load_nir(DATA / "norse_linear_lif.nir", convention="snntorch")
+    renamed = tmp_path / "net_noDelay_zero.nir"
+    renamed.write_bytes((DATA / "snntorch_linear_lif.nir").read_bytes())
+    hints = load_nir(renamed, convention="snntorch").metadata["hints"]
+    assert any("reset=zero" in h for h in hints)
+    assert any("reset_timing=same_step" in h for h in hints)
+    quiet = load_nir(renamed, convention="snntorch[reset=zero,reset_timing=same_step]")
+    assert quiet.metadata["hints"] == []
 
 
 def test_v_reset_where_framework_starts_at_zero_refused(tmp_path):
@@ -302,9 +370,64 @@ def test_export_stores_discrete_semantics(tmp_path):
 
 
 @pytest.mark.parametrize("name,convention", [("snntorch_rleaky", "snntorch"),
-                                             ("sinabs_conv_iaf_sumpool", "sinabs")])
+                                             ("sinabs_conv_iaf_sumpool", "sinabs"),
+                                             ("sinabs_conv_iaf_sumpool", "sinabs-multispike"),
+                                             ("rockpool_linear_cubalif_multispike",
+                                              "rockpool[max_spikes=3]")])
 def test_imported_framework_graph_survives_export(tmp_path, name, convention):
     graph = load_nir(DATA / f"{name}.nir", convention=convention)
     back = load_nir(export_nir(graph, tmp_path / "x.nir"), convention="snn_compile")
-    data, _ = recording(name)
-    np.testing.assert_array_equal(simulate(back, data["input"]).output, data["output"])
+    data, meta = recording(name)
+    want = simulate(graph, data["input"]).output
+    if meta["convention"] == convention:
+        np.testing.assert_array_equal(want, data["output"])
+    np.testing.assert_array_equal(simulate(back, data["input"]).output, want)
+
+
+def test_branching_graph_round_trips_through_nir(tmp_path):
+    """A residual (SEW) network read from a custom forward survives NIR: the skip connection is
+    two NIR edges into one node, and the spikes stay identical."""
+    import sys
+
+    import torch
+
+    from snn_compile.importers.snntorch import from_snntorch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "zoo"))
+    import zoo
+
+    torch.manual_seed(0)
+    graph = from_snntorch(zoo.load("sew_residual"), (1, 8, 8))
+    path = export_nir(graph, tmp_path / "sew.nir")
+    edges = nir.read(path).edges
+    assert sum(1 for _, dst in edges if dst == "add") == 2
+    back = load_nir(path, convention="snn_compile")
+    x, _ = zoo.test_set("sew_residual", 4)
+    want = simulate(graph, x).output
+    assert want.any()
+    np.testing.assert_array_equal(simulate(back, x).output, want)
+
+
+@pytest.mark.parametrize("target", ["loihi2", "xc7z020", "cpu"])
+def test_multispike_rockpool_compiles_with_its_cap(target):
+    from snn_compile.emulator import run_network
+    from snn_compile.quantize import quantize
+    from snn_compile.targets import load_target
+
+    data, _ = recording("rockpool_linear_cubalif_multispike")
+    graph = load_nir(DATA / "rockpool_linear_cubalif_multispike.nir",
+                     convention="rockpool[max_spikes=3]")
+    q = quantize(graph, load_target(target), data["input"])
+    assert all(p.neuron.max_spikes == 3 for p in q.network.populations)
+    lag = q.network.max_lag
+    x = np.concatenate([data["input"], np.zeros((lag, *data["input"].shape[1:]), np.float32)])
+    out = run_network(q.network, x).output[lag:]
+    assert out.max() == 3 and np.mean(out == data["output"]) > 0.8
+    data, _ = recording("rockpool_linear_lif_multispike")
+    default = load_nir(DATA / "rockpool_linear_lif_multispike.nir",
+                       convention="rockpool-multispike")  # Rockpool's cap: 2**16
+    q = quantize(default, load_target(target), data["input"])
+    cap = load_target(target).features.max_spikes
+    assert all(p.neuron.max_spikes == cap for p in q.network.populations)
+    assert all(any(f"the model caps it at 65536) capped at {cap}" in n for n in r.notes)
+               for r in q.report), [r.notes for r in q.report]

@@ -165,8 +165,24 @@ def test_per_neuron_decay_is_refused_on_per_layer_targets():
                        ir.Affine(name="fc", weight=np.full((3, 4), 0.5)),
                        ir.LIF(name="lif", shape=(3,), beta=[0.5, 0.6, 0.7], reset="zero")])
     with pytest.raises(UnsupportedError, match="node 'lif'.*one beta per layer"):
-        quantize(g, load_target("loihi2"))
+        quantize(g, load_target("loihi2", {"features.neuron_groups": 1}))
     quantize(g, load_target("xc7z020"))  # per-neuron registers
+
+
+def test_per_neuron_decays_become_register_groups_up_to_the_targets_limit():
+    """loihi2 runs a layer with a few distinct decays/thresholds as one LIF process per
+    register set (features.neuron_groups), and refuses more with the numbers."""
+    def graph(beta):
+        n = len(beta)
+        return ir.sequential([ir.Input(name="in", shape=(4,)),
+                              ir.Affine(name="fc", weight=np.full((n, 4), 0.5)),
+                              ir.LIF(name="lif", shape=(n,), beta=beta, reset="zero")])
+    q = quantize(graph([0.5, 0.6, 0.5, 0.7]), load_target("loihi2"))
+    assert list(q.network.population("lif").neuron.decay_v) == [2048, 2458, 2048, 2867]
+    assert any("3 register sets" in note for note in q.report[0].notes)
+    with pytest.raises(UnsupportedError, match=r"node 'lif'.*at most 16 groups per layer; this "
+                                               r"layer needs 30.*30 neuron processes"):
+        quantize(graph(np.linspace(0.5, 0.9, 30)), load_target("loihi2"))
 
 
 def test_decay_moved_into_the_target_range_is_reported():
@@ -194,3 +210,48 @@ def test_non_spiking_readout_classes_use_each_neurons_scale():
     net = quantize(g, load_target("xc7z020"), spikes).network
     assert np.ptp(net.population("li").scale) > 0
     assert run_check(g, net, spikes).report["class_agreement"] > 0.9
+
+
+def synaptic_chain(rng, bias_scale=0.3):
+    """Two snnTorch-Synaptic-like layers fed by linear layers with biases."""
+    return ir.sequential([
+        ir.Input(name="in", shape=(6,)),
+        ir.Affine(name="fc1", weight=rng.normal(0, 1, (5, 6)), bias=rng.normal(0, bias_scale, 5)),
+        ir.CubaLIF(name="syn1", shape=(5,), alpha=0.8, beta=0.9, reset="zero"),
+        ir.Affine(name="fc2", weight=rng.normal(0, 1, (3, 5)), bias=rng.normal(0, 0.5, 3)),
+        ir.CubaLIF(name="syn2", shape=(3,), alpha=0.7, beta=0.9, reset="zero")])
+
+
+def test_synaptic_bias_on_loihi2_is_a_bias_source_arriving_at_the_first_aligned_step():
+    """No population keeps an input_bias; a one-neuron source spiking every step feeds each
+    biased population with weights = bias and delay = its lag, so the bias starts exactly at
+    the population's float step 0 (an input_bias would charge syn2 for two steps earlier)."""
+    g = synaptic_chain(np.random.default_rng(0))
+    net = quantize(g, load_target("loihi2")).network
+    source = net.metadata["bias_source"]
+    assert source == "bias_source" and all(p.input_bias is None for p in net.populations)
+    for name in ("syn1", "syn2"):
+        (proj,) = [p for p in net.incoming(name) if p.source == source]
+        assert proj.delay == net.population(name).lag == {"syn1": 1, "syn2": 2}[name]
+    trace = run_network(net, np.zeros((6, 1, 6), np.float32))
+    np.testing.assert_array_equal(trace.layers[source]["spikes"][:, 0, 0], 1)  # every step
+    lag = net.population("syn2").lag
+    u = trace.layers["syn2"]["u"][:, 0]
+    (proj,) = [p for p in net.incoming("syn2") if p.source == source]
+    assert not u[:lag].any()
+    np.testing.assert_array_equal(u[lag], (proj.weight[:, 0] << proj.weight_exp) << 6)
+    spikes = (np.random.default_rng(1).random((20, 8, 6)) < 0.3).astype(np.float32)
+    report = run_check(g, net, spikes).report  # the source has no float counterpart: skipped
+    assert [layer["name"] for layer in report["layers"]] == ["syn1", "syn2"]
+    assert all(layer["spike_agreement"] > 0.9 for layer in report["layers"])
+
+
+def test_bias_source_that_cannot_hold_the_bias_gives_the_numbers():
+    g = ir.sequential([ir.Input(name="in", shape=(2,)),
+                       ir.Affine(name="fc", weight=[[1e-3, 1e-3]], bias=[50.0]),
+                       ir.CubaLIF(name="syn", shape=(1,), alpha=0.5, beta=0.5, reset="zero")])
+    with pytest.raises(QuantizationError, match=r"node 'syn'.*bias source.*> 255 << 7 = 32640"):
+        quantize(g, load_target("loihi2"))
+    no_source = load_target("loihi2", {"features.bias_source": False})
+    with pytest.raises(UnsupportedError, match="cannot add a bias to the synaptic current"):
+        quantize(synaptic_chain(np.random.default_rng(0)), no_source)

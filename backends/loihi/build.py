@@ -1,15 +1,19 @@
 """Build and run a Lava process graph from a lowered network (manifest + parameter arrays).
 
-Standalone module (numpy + lava only): snn-compile uses it in-process, and bring-up bundles carry
-a verbatim copy, so the lab machine runs exactly the code that was tested here. Install the
-Python 3.11 ByteEncoder shim before importing it.
+Standalone module (numpy, scipy + lava only): snn-compile uses it in-process, and bring-up
+bundles carry a verbatim copy, so the lab machine runs exactly the code that was tested here.
+Install the Python 3.11 ByteEncoder shim before importing it.
 
-Graph per layer: ``source -> Dense | DelayDense | Conv -> LIF | SnnLIF`` (plus ``LIF -> Dense ->
-LIF`` for recurrent layers), fed by a ``RingBuffer`` holding the input, with one
+The graph: a ``RingBuffer`` holding the input; one neuron process (``LIF`` or ``SnnLIF``) per
+entry of ``neurons``; one synapse process (``Dense``, ``DelayDense``, ``Sparse``,
+``DelaySparse``, ``Conv``) per entry of ``synapses``, reading its source's ``s_out`` (flattened
+when the source is an ``(X, Y, C)`` map) and writing into its target's ``a_in`` (reshaped to
+the target's map), where Lava adds all of a target's inputs in int32. All neuron processes exist
+before any synapse, so recurrent and feedback loops close like any other connection. One
 ``Monitor`` per recorded quantity (``s_out``, ``u``, ``v`` of every neuron process; a Monitor
-records a single Var or port). Monitor row ``t`` is Lava time step ``t + 1``, ``v`` is read after
-the reset, which is the emulator's convention; each connection process adds the one step of
-``timing.synapse_delay``, so nothing needs shifting.
+records a single Var or port). Monitor row ``t`` is Lava time step ``t + 1``, ``v`` is read
+after the reset, which is the emulator's convention; each synapse process adds one step, which
+the manifest's delays already count, so nothing needs shifting.
 """
 
 from __future__ import annotations
@@ -24,167 +28,151 @@ from lava.proc.dense.process import Dense, DelayDense
 from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
+from lava.proc.sparse.process import DelaySparse, Sparse
 from lava.utils.weightutils import SignMode
+from scipy.sparse import csr_matrix
 
 from .lava_cleanup import stopping
 
 RECORDED = {"spikes": "s_out", "u": "u", "v": "v"}
 HARDWARE_MODULES = ("lava.magma.compiler.subcompilers.nc.ncproc_compiler", "nxcore")
-
-
-# ----------------------------------------------------------------------------- layouts
-
-def to_lava(arr: np.ndarray, layout: dict) -> np.ndarray:
-    """Array [..., *shape] (snn-compile layout) -> [..., *lava_shape]."""
-    lead = arr.shape[:arr.ndim - len(layout["shape"])]
-    if layout["lava_axes"] is None:
-        return arr.reshape(*lead, *layout["lava_shape"])
-    axes = list(range(len(lead))) + [len(lead) + a for a in layout["lava_axes"]]
-    return arr.transpose(axes)
-
-
-def from_lava(arr: np.ndarray, layout: dict) -> np.ndarray:
-    """Array [..., *lava_shape] -> [..., *shape] (snn-compile layout)."""
-    lead = arr.shape[:arr.ndim - len(layout["lava_shape"])]
-    if layout["lava_axes"] is None:
-        return arr.reshape(*lead, *layout["shape"])
-    inverse = np.argsort(layout["lava_axes"])
-    axes = list(range(len(lead))) + [len(lead) + int(a) for a in inverse]
-    return arr.transpose(axes)
+CONV_GROUPS_MAX = 127  # Lava's Conv keeps groups in an int8 Var (lava/proc/conv/models.py:29)
 
 
 def resolve(value, params):
-    """A manifest register: an int, or 'params:<key>' naming an array in params.npz."""
+    """A manifest value: an int (or None), or 'params:<key>' naming an array in params.npz."""
     if isinstance(value, str) and value.startswith("params:"):
         return np.asarray(params[value[len("params:"):]])
     return value
 
 
+# ----------------------------------------------------------------------------- layouts
+
+def lava_order(entry: dict, params) -> np.ndarray:
+    """IR flat index of every element of a population's (or the input's) Lava order."""
+    order = resolve(entry["order"], params)
+    return np.arange(int(np.prod(entry["shape"]))) if order is None else order
+
+
+def to_lava(arr: np.ndarray, entry: dict, params) -> np.ndarray:
+    """``[..., *shape]`` (snn-compile layout) -> ``[..., n]`` in Lava order."""
+    lead = arr.shape[:arr.ndim - len(entry["shape"])]
+    return arr.reshape(*lead, -1)[..., lava_order(entry, params)]
+
+
+def from_lava(arr: np.ndarray, entry: dict, params) -> np.ndarray:
+    """``[..., n]`` in Lava order -> ``[..., *shape]`` (snn-compile layout)."""
+    out = np.empty_like(arr)
+    out[..., lava_order(entry, params)] = arr
+    return out.reshape(*arr.shape[:-1], *entry["shape"])
+
+
 # ----------------------------------------------------------------------------- processes
 
-def make_lif(entry: dict, params, name: str):
-    return LIF(shape=tuple(entry["lava_shape"]), du=entry["du"], dv=entry["dv"],
-               vth=entry["vth"], bias_mant=resolve(entry["bias_mant"], params),
-               bias_exp=resolve(entry["bias_exp"], params), name=name)
-
-
-def make_snn_lif(entry: dict, params, name: str):
+def make_neuron(entry: dict, params):
+    shape = tuple(entry["lava_shape"])
+    common = dict(shape=shape, du=entry["du"], dv=entry["dv"], vth=entry["vth"],
+                  bias_mant=resolve(entry["bias_mant"], params),
+                  bias_exp=resolve(entry["bias_exp"], params), name=entry["name"])
+    if entry["process"] == "LIF":
+        return LIF(**common)
     from .processes import SnnLIF  # only bundles whose network needs it carry this module
-    return SnnLIF(shape=tuple(entry["lava_shape"]), du=entry["du"], dv=entry["dv"],
-                  vth=entry["vth"], bias_mant=resolve(entry["bias_mant"], params),
-                  bias_exp=resolve(entry["bias_exp"], params), reset=entry["reset"],
-                  reset_timing=entry["reset_timing"], spike_test=entry["spike_test"],
+    return SnnLIF(**common, reset=entry["reset"], reset_timing=entry["reset_timing"],
+                  spike_test=entry["spike_test"],
                   reset_discards_input=entry["reset_discards_input"],
-                  spiking=entry["spiking"], name=name)
+                  spiking=entry["spiking"], max_spikes=entry["max_spikes"],
+                  v_floor=resolve(entry["v_floor"], params))
 
 
-def _dense_kwargs(entry: dict, params, name: str) -> dict:
-    return dict(weights=resolve(entry["weights"], params), weight_exp=entry["weight_exp"],
-                num_weight_bits=entry["num_weight_bits"],
-                sign_mode=SignMode[entry["sign_mode"]],
-                num_message_bits=entry["num_message_bits"], name=name)
+def sparse_weights(entry: dict, params) -> csr_matrix:
+    rows, cols = resolve(entry["rows"], params), resolve(entry["cols"], params)
+    values = resolve(entry["weights"], params)
+    return csr_matrix((values.astype(np.int32), (rows, cols)),
+                      shape=tuple(entry["matrix_shape"]))
 
 
-def make_dense(entry: dict, params, name: str):
-    return Dense(**_dense_kwargs(entry, params, name))
-
-
-def make_delay_dense(entry: dict, params, name: str):
-    return DelayDense(delays=entry["delay"], **_dense_kwargs(entry, params, name))
-
-
-def make_conv(entry: dict, params, name: str):
-    return Conv(weight=resolve(entry["weights"], params), weight_exp=0,
-                input_shape=tuple(entry["input_shape"]), padding=tuple(entry["padding"]),
-                stride=tuple(entry["stride"]), dilation=tuple(entry["dilation"]),
-                groups=entry["groups"], num_message_bits=entry["num_message_bits"], name=name)
-
-
-def _snn_lif_model():
-    from .processes import PySnnLIFModelFixed
-    return PySnnLIFModelFixed
-
-
-NEURONS = {"LIF": make_lif, "SnnLIF": make_snn_lif}
-CUSTOM_MODELS = {"SnnLIF": _snn_lif_model}
-SYNAPSES = {"Dense": make_dense, "DelayDense": make_delay_dense, "Conv": make_conv}
-
-
-def _connect(out_port, synapse_entry: dict, synapse) -> None:
-    port = out_port.flatten() if synapse_entry["flatten_input"] else out_port
-    port.connect(synapse.s_in)
+def make_synapse(entry: dict, params):
+    kind, name = entry["process"], entry["name"]
+    if kind == "Conv":
+        return Conv(weight=resolve(entry["weights"], params), weight_exp=0,
+                    input_shape=tuple(entry["input_shape"]), padding=tuple(entry["padding"]),
+                    stride=tuple(entry["stride"]), dilation=tuple(entry["dilation"]),
+                    groups=entry["groups"], num_message_bits=entry["num_message_bits"],
+                    name=name)
+    common = dict(weight_exp=entry["weight_exp"], num_weight_bits=entry["num_weight_bits"],
+                  sign_mode=SignMode[entry["sign_mode"]],
+                  num_message_bits=entry["num_message_bits"], name=name)
+    if kind in ("Sparse", "DelaySparse"):
+        w = sparse_weights(entry, params)
+        if kind == "Sparse":
+            return Sparse(weights=w, **common)
+        delays = csr_matrix((np.full(w.nnz, entry["delay"], np.int64), w.indices, w.indptr),
+                            shape=w.shape)
+        return DelaySparse(weights=w, delays=delays, max_delay=entry["delay"], **common)
+    w = resolve(entry["weights"], params)
+    if kind == "Dense":
+        return Dense(weights=w, **common)
+    return DelayDense(weights=w, delays=entry["delay"], **common)
 
 
 def build(manifest: dict, params, data: np.ndarray, steps: int) -> tuple[list, dict]:
     """The process graph of ``manifest`` fed with ``data`` [*input lava_shape, T] (integers).
 
-    Returns (all processes, {(layer, state): (monitor, process name, var name)}).
+    Returns (all processes, {(unit, state): (monitor, process name, var name)}).
     """
     source = RingBuffer(data=data.astype(np.int32))
-    outs = {None: source.s_out}
-    procs, probes = [source], {}
-    for layer in manifest["layers"]:
-        name = layer["name"]
-        neuron = NEURONS[layer["neuron"]["process"]](layer["neuron"], params, name)
-        syn_entry = layer["synapse"]
-        synapse = SYNAPSES[syn_entry["process"]](syn_entry, params, f"{name}.synapse")
-        _connect(outs[layer["source"]], syn_entry, synapse)
-        synapse.a_out.connect(neuron.a_in)
-        procs += [synapse, neuron]
-        if layer["recurrent"] is not None:
-            rec = SYNAPSES[layer["recurrent"]["process"]](layer["recurrent"], params,
-                                                          f"{name}.recurrent")
-            _connect(neuron.s_out, layer["recurrent"], rec)
-            rec.a_out.connect(neuron.a_in)
-            procs.append(rec)
+    neurons = {entry["name"]: make_neuron(entry, params) for entry in manifest["neurons"]}
+    outs = {manifest["input"]["unit"]: source.s_out}
+    outs.update({name: proc.s_out for name, proc in neurons.items()})
+    procs, probes = [source, *neurons.values()], {}
+    for entry in manifest["synapses"]:
+        synapse = make_synapse(entry, params)
+        port = outs[entry["source"]]
+        (port.flatten() if entry["flatten_input"] else port).connect(synapse.s_in)
+        out = synapse.a_out
+        if entry["reshape_output"] is not None:
+            out = out.reshape(tuple(entry["reshape_output"]))
+        out.connect(neurons[entry["target"]].a_in)
+        procs.append(synapse)
+    for name, neuron in neurons.items():
         for state, var in RECORDED.items():
             monitor = Monitor()
             monitor.probe(getattr(neuron, var), steps)
             probes[(name, state)] = (monitor, neuron.name, var)
             procs.append(monitor)
-        outs[name] = neuron.s_out
     return procs, probes
 
 
 # ----------------------------------------------------------------------------- batching
 #
 # Lava pays a process start-up (fork) per process and run, so B samples run as one network of
-# B independent copies: every population gets B copies concatenated along its last Lava axis
-# (flat vectors: sample-major; (W, H, C) maps: channels b*C + c), Dense/Recurrent weights become
-# block-diagonal and convolutions get B times the groups. Each output neuron still sums exactly
-# the same terms (plus zeros), so every value is unchanged.
+# B independent copies: every unit gets B copies concatenated along its last Lava axis (flat
+# vectors: sample-major; (X, Y, C) maps: channels b*C + c), dense weights become
+# block-diagonal, sparse weights get one copy per sample and convolutions B times the groups.
+# Each neuron still sums exactly the same terms (plus zeros), so every value is unchanged.
 
-def batched_shape(layout: dict, batch: int) -> list:
-    *head, last = layout["lava_shape"]
+def batched_shape(lava_shape, batch: int) -> list:
+    *head, last = lava_shape
     return [*head, last * batch]
 
 
-def batch_to_lava(arr: np.ndarray, layout: dict) -> np.ndarray:
-    """[B, ..., *shape] -> [..., *batched lava_shape] (samples along the last axis)."""
-    return np.concatenate([to_lava(a, layout) for a in arr], axis=-1)
-
-
-def batch_from_lava(arr: np.ndarray, layout: dict, batch: int) -> np.ndarray:
-    """[T, *batched lava_shape] -> [T, B, *shape]."""
-    parts = np.split(arr, batch, axis=-1)
-    return np.stack([from_lava(p, layout) for p in parts], axis=1)
-
-
-def _sample_index(layout: dict, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each element of the batched, flattened population: (sample, per-sample flat index)."""
-    local = np.arange(int(np.prod(layout["lava_shape"]))).reshape(layout["lava_shape"])
-    both = [(np.full(local.shape, b), local) for b in range(batch)]
-    return (np.concatenate([b for b, _ in both], axis=-1).reshape(-1),
-            np.concatenate([i for _, i in both], axis=-1).reshape(-1))
-
-
-def block_diagonal(w: np.ndarray, rows: dict, cols: dict, batch: int) -> np.ndarray:
-    r_b, r_i = _sample_index(rows, batch)
-    c_b, c_i = _sample_index(cols, batch)
-    out = np.zeros((r_b.size, c_b.size), w.dtype)
+def batch_index(lava_shape, batch: int) -> np.ndarray:
+    """``[B, n]``: the batched flat position of sample ``b``'s element ``i`` (flat, C order)."""
+    n = int(np.prod(lava_shape))
+    local = np.arange(n).reshape(lava_shape)
+    where = np.empty((batch, n), np.int64)
+    positions = np.arange(n * batch).reshape(batched_shape(lava_shape, batch))
+    last = lava_shape[-1]
     for b in range(batch):
-        rs, cs = np.flatnonzero(r_b == b), np.flatnonzero(c_b == b)
-        out[np.ix_(rs, cs)] = w[np.ix_(r_i[rs], c_i[cs])]
+        where[b, local.reshape(-1)] = positions[..., b * last:(b + 1) * last].reshape(-1)
+    return where
+
+
+def block_diagonal(w: np.ndarray, rows: list, cols: list, batch: int) -> np.ndarray:
+    r, c = batch_index(rows, batch), batch_index(cols, batch)
+    out = np.zeros((r.size, c.size), w.dtype)
+    for b in range(batch):
+        out[np.ix_(r[b], c[b])] = w
     return out
 
 
@@ -192,42 +180,57 @@ def batch_network(manifest: dict, params, batch: int) -> tuple[dict, dict]:
     """The manifest and params of ``batch`` independent copies of the network."""
     if batch == 1:
         return manifest, params
-    layouts = {None: manifest["input"]}
+    shapes = {manifest["input"]["unit"]: manifest["input"]["lava_shape"]}
+    shapes.update({n["name"]: n["lava_shape"] for n in manifest["neurons"]})
     new_params = dict(params)
-    layers = []
 
-    for layer in manifest["layers"]:
-        neuron = dict(layer["neuron"], lava_shape=batched_shape(layer["neuron"], batch))
-        for value in (neuron["bias_mant"], neuron["bias_exp"]):
-            if isinstance(value, str):  # per-neuron array: one copy per sample
-                key = value[len("params:"):]
-                new_params[key] = np.concatenate([params[key]] * batch, axis=-1)
-        syn = dict(layer["synapse"])
-        source = layouts[layer["source"]]
-        key = syn["weights"][len("params:"):]
-        if syn["process"] == "Conv":
+    def per_neuron(value):
+        if isinstance(value, str):  # an array per neuron: one copy per sample
+            key = value[len("params:"):]
+            new_params[key] = np.concatenate([params[key]] * batch, axis=-1)
+
+    neurons = []
+    for entry in manifest["neurons"]:
+        for key in ("bias_mant", "bias_exp", "v_floor"):
+            per_neuron(entry[key])
+        neurons.append(dict(entry, lava_shape=batched_shape(entry["lava_shape"], batch)))
+    synapses = []
+    for entry in manifest["synapses"]:
+        rows, cols = shapes[entry["target"]], shapes[entry["source"]]
+        key = entry["weights"][len("params:"):]
+        entry = dict(entry)
+        if entry["process"] == "Conv":
             new_params[key] = np.concatenate([params[key]] * batch, axis=0)
-            syn.update(groups=syn["groups"] * batch, input_shape=batched_shape(source, batch))
+            entry.update(groups=entry["groups"] * batch,
+                         input_shape=batched_shape(entry["input_shape"], batch))
+        elif entry["process"] in ("Sparse", "DelaySparse"):
+            r_at, c_at = batch_index(rows, batch), batch_index(cols, batch)
+            r, c = (resolve(entry[k], params) for k in ("rows", "cols"))
+            for k, value in (("rows", r_at[:, r]), ("cols", c_at[:, c]),
+                             ("weights", np.tile(params[key], (batch, 1)))):
+                new_params[entry[k][len("params:"):]] = value.reshape(-1)
+            entry["matrix_shape"] = [r_at.size, c_at.size]
         else:
-            new_params[key] = block_diagonal(np.asarray(params[key]), layer["neuron"], source,
-                                             batch)
-        rec = layer["recurrent"]
-        if rec is not None:
-            rkey = rec["weights"][len("params:"):]
-            new_params[rkey] = block_diagonal(np.asarray(params[rkey]), layer["neuron"],
-                                              layer["neuron"], batch)
-        layers.append(dict(layer, neuron=neuron, synapse=syn))
-        layouts[layer["name"]] = layer["neuron"]
-    return dict(manifest, layers=layers), new_params
+            new_params[key] = block_diagonal(np.asarray(params[key]), rows, cols, batch)
+        if entry["reshape_output"] is not None:
+            entry["reshape_output"] = batched_shape(entry["reshape_output"], batch)
+        synapses.append(entry)
+    inp = dict(manifest["input"], lava_shape=batched_shape(manifest["input"]["lava_shape"],
+                                                          batch))
+    return dict(manifest, input=inp, neurons=neurons, synapses=synapses), new_params
 
 
 def batch_size_limit(manifest: dict, params, budget: int = 1 << 22) -> int:
-    """Samples per Lava run so that no block-diagonal matrix exceeds ``budget`` entries."""
-    largest = max((np.asarray(resolve(entry["weights"], params)).size
-                   for layer in manifest["layers"]
-                   for entry in (layer["synapse"], layer["recurrent"])
-                   if entry is not None and entry["process"] != "Conv"), default=1)
-    return max(1, int(np.sqrt(budget / max(largest, 1))))
+    """Samples per Lava run: no block-diagonal matrix above ``budget`` entries, and no
+    convolution above Lava's 127 groups."""
+    largest = max((np.asarray(resolve(e["weights"], params)).size
+                   for e in manifest["synapses"] if e["process"] in ("Dense", "DelayDense")),
+                  default=1)
+    limit = max(1, int(np.sqrt(budget / max(largest, 1))))
+    for e in manifest["synapses"]:
+        if e["process"] == "Conv":
+            limit = min(limit, max(1, CONV_GROUPS_MAX // e["groups"]))
+    return limit
 
 
 # ----------------------------------------------------------------------------- running
@@ -263,55 +266,71 @@ def run_config(hw: bool, procs=()):
         return Loihi2HwCfg()
     custom = {}
     for proc in procs:
-        model = CUSTOM_MODELS.get(type(proc).__name__)
-        if model is not None:
-            custom[proc] = custom[type(proc)] = model()
+        if type(proc).__name__ == "SnnLIF":
+            from .processes import PySnnLIFModelFixed
+            custom[proc] = custom[type(proc)] = PySnnLIFModelFixed
     return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=custom)
 
 
 def run_samples(manifest: dict, params, inputs: np.ndarray, hw: bool = False) -> dict:
-    """Run ``inputs`` [T, B, *input shape] as one Lava network of B copies;
-    {layer: {state: [T, B, *shape]}} in snn-compile layout."""
+    """Run integer ``inputs`` [T, B, *input shape] as one Lava network of B copies;
+    {unit: {state: [T, B, n_unit]}} (units' flat C order)."""
     steps, batch = inputs.shape[:2]
     manifest_b, params_b = batch_network(manifest, params, batch)
-    data = batch_to_lava(np.moveaxis(np.asarray(inputs, np.int64), 1, 0), manifest["input"])
+    inp = manifest["input"]
+    per_sample = to_lava(np.asarray(inputs, np.int64), inp, params)  # [T, B, n]
+    where = batch_index(inp["lava_shape"], batch)
+    data = np.zeros((steps, where.size), np.int64)
+    for b in range(batch):
+        data[:, where[b]] = per_sample[:, b]
+    data = data.reshape(steps, *manifest_b["input"]["lava_shape"])
     procs, probes = build(manifest_b, params_b, np.moveaxis(data, 0, -1), steps)
     cfg = run_config(hw, procs)
     with stopping(procs[0]):  # also on SIGTERM and at exit: no orphaned Lava processes
         procs[0].run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
         records = {key: np.asarray(monitor.get_data()[proc][var]).astype(np.int64)
                    for key, (monitor, proc, var) in probes.items()}
-    return {layer["name"]: {state: batch_from_lava(records[(layer["name"], state)],
-                                                   layer["neuron"], batch)
-                            for state in RECORDED}
-            for layer in manifest["layers"]}
+    out = {}
+    for entry in manifest["neurons"]:
+        where = batch_index(entry["lava_shape"], batch)
+        out[entry["name"]] = {
+            state: records[(entry["name"], state)].reshape(steps, -1)[:, where]
+            for state in RECORDED}
+    return out
 
 
-def empty(manifest: dict, steps: int, batch: int) -> dict:
-    """The records of an empty window (Lava cannot run zero steps)."""
-    return {layer["name"]: {state: np.zeros((steps, batch, *layer["neuron"]["shape"]), np.int64)
-                            for state in RECORDED}
-            for layer in manifest["layers"]}
+def assemble(manifest: dict, params, units: dict, steps: int, batch: int) -> dict:
+    """Per-unit records -> the golden npz's flat dict: ``layer/<population>/<state>``
+    [T, B, *shape] in snn-compile layout, and ``spikes`` (the output population's spikes, or
+    v for a non-spiking readout)."""
+    flat = {}
+    for pop in manifest["populations"]:
+        for state in RECORDED:
+            if units:
+                lava = np.concatenate([units[u][state] for u in pop["units"]], axis=-1)
+            else:
+                lava = np.zeros((steps, batch, int(np.prod(pop["shape"]))), np.int64)
+            flat[f"layer/{pop['name']}/{state}"] = from_lava(lava, pop, params)
+    out = manifest["output"]
+    flat["spikes"] = flat[f"layer/{out['population']}/{out['state']}"]
+    return flat
 
 
 def run_batch(manifest: dict, params, inputs: np.ndarray, hw: bool = False) -> dict:
-    """Run every sample of ``inputs`` [T, B, *input shape] (several per Lava run); a flat dict
-    like the golden npz: ``spikes`` (the output layer's spikes, or v for a non-spiking readout)
-    and ``layer/<name>/<state>`` arrays [T, B, *shape]."""
+    """Run every sample of ``inputs`` [T, B, *input shape] (several per Lava run); the flat
+    dict of :func:`assemble`."""
     if hw:
-        custom = [layer["name"] for layer in manifest["layers"]
-                  if layer["neuron"]["process"] != "LIF"]
+        custom = [p["name"] for p in manifest["populations"] if p["process"] != "LIF"]
         if custom:
-            raise RuntimeError(f"layers {custom} use the SnnLIF process, which has no Loihi 2 "
-                               "process model: real Loihi 2 needs a custom neuron microcode "
-                               "program for them")
+            raise RuntimeError(f"populations {custom} use the SnnLIF process, which has no "
+                               "Loihi 2 process model: real Loihi 2 needs a custom neuron "
+                               "microcode program for them")
     steps, batch = inputs.shape[:2]
+    if not (steps and batch):  # Lava cannot run zero steps
+        return assemble(manifest, params, {}, steps, batch)
     chunk = batch_size_limit(manifest, params)
     parts = [run_samples(manifest, params, inputs[:, b:b + chunk], hw)
-             for b in range(0, batch, chunk)] if steps and batch else [empty(manifest, steps,
-                                                                              batch)]
-    flat = {f"layer/{layer['name']}/{state}":
-            np.concatenate([p[layer["name"]][state] for p in parts], axis=1)
-            for layer in manifest["layers"] for state in RECORDED}
-    flat["spikes"] = flat[f"layer/{manifest['output']['layer']}/{manifest['output']['state']}"]
-    return flat
+             for b in range(0, batch, chunk)]
+    units = {name: {state: np.concatenate([p[name][state] for p in parts], axis=1)
+                    for state in RECORDED} for name in parts[0]}
+    return assemble(manifest, params, units, steps, batch)

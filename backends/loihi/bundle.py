@@ -2,8 +2,9 @@
 
 Layout of ``out_dir`` (fields of manifest.json are documented in BUNDLE.md, copied as README.md)::
 
-    manifest.json     registers, shapes, process types, mapping (sorted keys, no paths/times)
-    params.npz        weights and per-neuron arrays referenced as "params:<key>"
+    manifest.json     populations, neuron and synapse processes with their registers, the
+                      mapping (sorted keys, no paths or times)
+    params.npz        weights, layouts and per-neuron arrays referenced as "params:<key>"
     inputs.npz        "input": integer input [T, B, *input_shape]
     golden.npz        the emulator's Trace (Trace.to_npz_dict())
     run_lava.py       rebuilds the network with lava_net/ and writes lava_run.npz
@@ -26,14 +27,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from snn_compile.backends.emulator.engine import encode_input
 from snn_compile.errors import SnnCompileError
 from snn_compile.escape import filters
-from snn_compile.ir.fixed import QNetwork
 from snn_compile.trace import Trace
 
-from .lower import FORMAT_VERSION, lower
+from .lower import FORMAT_VERSION, LavaNet
 from .mapping import map_to_cores
+from .run import encode
 
 HERE = Path(__file__).resolve().parent
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -72,33 +72,39 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _layer_lines(manifest: dict) -> list[dict]:
-    return [{"name": layer["name"], "neuron": layer["neuron"]["process"],
-             "synapse": layer["synapse"]["process"]
-             + (" + recurrent Dense" if layer["recurrent"] else ""),
-             "shape": tuple(layer["neuron"]["shape"])} for layer in manifest["layers"]]
+def _population_lines(manifest: dict) -> list[dict]:
+    """One line per population for run_lava.py's docstring: process kinds only (names pass
+    through the templates' own escaping)."""
+    lines = []
+    for pop in manifest["populations"]:
+        kinds = sorted({s["process"] for s in manifest["synapses"]
+                        if s["target"] in pop["units"]})
+        neuron = pop["process"] + (f" x{pop['groups']} (register groups)"
+                                   if pop["groups"] > 1 else "")
+        lines.append({"name": pop["name"], "neuron": neuron, "synapse": " + ".join(kinds),
+                      "shape": tuple(pop["shape"])})
+    return lines
 
 
-def _check_golden(golden: Trace, x: np.ndarray, net: QNetwork) -> None:
-    for layer in net.layers:
-        states = golden.layers.get(layer.name, {})
+def _check_golden(golden: Trace, x: np.ndarray, lowered: LavaNet) -> None:
+    for pop in lowered.network.populations:
+        states = golden.layers.get(pop.name, {})
         for state in ("spikes", "u", "v"):
             arr = states.get(state)
             if arr is None or arr.shape[:2] != x.shape[:2]:
                 raise SnnCompileError("golden trace does not match the inputs",
-                                      node=layer.name, value=state,
+                                      node=pop.name, value=state,
                                       hint="pass the emulator's Trace for these inputs")
 
 
-def bundle_files(net: QNetwork, *, inputs: np.ndarray, golden: Trace,
+def bundle_files(lowered: LavaNet, *, inputs: np.ndarray, golden: Trace,
                  source_name: str) -> tuple[dict[str, bytes], dict]:
     """The bundle as {relative path: bytes}, plus the summary."""
-    lowered = lower(net)
+    net = lowered.network
     report = map_to_cores(net)
-    x = encode_input(net, inputs)
-    x = x.reshape(x.shape[0], x.shape[1], *net.input_shape).astype(np.int32)
-    _check_golden(golden, x, net)
-    custom = lowered.custom_layers
+    x = encode(lowered, inputs).astype(np.int32)
+    _check_golden(golden, x, lowered)
+    custom = lowered.custom_populations
     manifest = dict(lowered.manifest)
     manifest["bundle"] = {
         "format": "snn-compile-lava-bundle", "format_version": FORMAT_VERSION,
@@ -109,11 +115,11 @@ def bundle_files(net: QNetwork, *, inputs: np.ndarray, golden: Trace,
     manifest["mapping"] = report.as_dict()
     context = {
         "source_name": source_name, "format_version": FORMAT_VERSION,
-        "layers": _layer_lines(manifest), "custom_layers": custom,
+        "layers": _population_lines(manifest), "custom_layers": custom,
         "custom_models": lowered.custom_models, "steps": int(x.shape[0]),
         "batch": int(x.shape[1]), "input_shape": tuple(net.input_shape),
-        "input_kind": "binary spikes" if net.input_bits == 1 else
-                      f"graded {net.input_bits}-bit payloads",
+        "input_kind": "binary spikes" if net.input.binary else
+                      f"graded {net.input.dtype} payloads",
     }
     env = _environment()
     files = {
@@ -127,22 +133,34 @@ def bundle_files(net: QNetwork, *, inputs: np.ndarray, golden: Trace,
                   for path, name in TEMPLATES.items()})
     vendored = {**VENDORED, **(VENDORED_CUSTOM if custom else {})}
     files.update({path: (HERE / name).read_bytes() for path, name in vendored.items()})
+    bias = manifest["bias_source"]
     summary = {
         "format_version": FORMAT_VERSION,
         "source": source_name,
         "files": sorted(files),
         "mapping": report.as_dict(),
         "custom_models": lowered.custom_models,
-        "custom_layers": custom,
+        "custom_populations": custom,
         "requires_custom_microcode": bool(custom),
+        "bias_source": None if bias is None else bias_cost(lowered, report),
     }
     return files, summary
 
 
-def emit_bundle(net: QNetwork, out_dir: Path, *, inputs: np.ndarray, golden: Trace,
+def bias_cost(lowered: LavaNet, report) -> dict:
+    """What the bias source costs: its cores and the synapses of its projections."""
+    bias = lowered.manifest["bias_source"]
+    name = bias["population"]
+    synapses = sum(int(np.count_nonzero(p.weight)) for p in lowered.network.outgoing(name)
+                   if p.target != name)
+    return {**bias, "cores": report.population(name).cores, "synapses": synapses}
+
+
+def emit_bundle(lowered: LavaNet, out_dir: Path, *, inputs: np.ndarray, golden: Trace,
                 source_name: str) -> dict:
     """Write the bundle into ``out_dir`` (created if needed); return the summary dict."""
-    files, summary = bundle_files(net, inputs=inputs, golden=golden, source_name=source_name)
+    files, summary = bundle_files(lowered, inputs=inputs, golden=golden,
+                                  source_name=source_name)
     for rel, data in sorted(files.items()):
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,28 @@
-"""Lowering: a :class:`QNetwork` becomes a Lava network description (registers + arrays).
+"""Lowering: a :class:`QNetwork` becomes a Lava network description (registers and arrays).
 
-The result, :class:`LavaNet`, is plain data: a JSON-able manifest (one entry per layer with the
-Lava process types and register values) and a dict of integer arrays (weights, per-neuron
-biases). The standalone builder (:mod:`.build`) turns exactly this data into Lava processes, both
-in-process (:mod:`.run`) and in the generated bring-up bundle, so the two cannot drift apart.
+The result, :class:`LavaNet`, is plain data: a JSON-able manifest and a dict of integer arrays.
+The standalone builder (:mod:`.build`) turns exactly this data into Lava processes, in-process
+(:mod:`.run`) and in the generated bring-up bundle, so the two cannot drift apart. The manifest
+(format 2, fields in BUNDLE.md) lists
 
-Every register is checked to represent the quantizer's value *exactly*; anything that Lava would
-clip, truncate or ignore raises :class:`TargetError` naming the layer and the value. The facts
-come from lava-nc 0.10 (``lava/proc/lif/models.py``, ``dense/models.py``, ``conv/models.py``,
-``utils/weightutils.py``); see ``/work/shared/reference/lava-fixed-point.md``.
+* ``populations`` in evaluation order, each one or more neuron processes (``units``, see
+  :mod:`.layout`), and ``neurons``: the units' process types and registers (:mod:`.registers`);
+* ``synapses``: for every projection (by name) and every pair of source and target units with a
+  non-zero block, one synapse process feeding the target unit's ``a_in``, where Lava adds the
+  processes' int32 outputs (``lava/magma/core/model/py/ports.py:333-351``).
 
-Layouts: Lava's Conv works on ``(W, H, C)`` tensors while the IR is ``(C, H, W)``. A layer fed by
-a convolution keeps Lava's ``(W, H, C)`` shape (``lava_axes = (2, 1, 0)``); every other layer is
-a flat vector. Dense weights reading a ``(W, H, C)`` population get their columns permuted into
-Lava's flatten order, and Conv kernels are transposed and flipped (Lava convolves, PyTorch
-correlates).
+Per projection of delay ``d`` (the IR's total steps from a spike to its effect):
+
+* ``dense`` -> ``Dense`` (``d = 1``) or ``DelayDense`` (delays ``d - 1``);
+* ``elementwise`` -> ``Sparse`` / ``DelaySparse`` (the diagonal in the two Lava orders);
+* ``conv`` -> ``Conv`` (``d = 1`` only; weights transposed to ``(C_out, kW, kH, C_in)`` and
+  flipped: Lava convolves, PyTorch correlates; ``weight_exp`` must be 0, Lava ignores it).
+
+A graded source (graded input, or a multi-spike population whose spikes are counts) sets
+``num_message_bits``. Every value is checked to be exactly what Lava computes; anything Lava
+would clip, truncate, wrap differently or ignore raises :class:`UnsupportedError` naming the
+node and the value. Facts: ``/work/shared/reference/lava-fixed-point.md`` and the installed
+``lava/proc/{lif,dense,sparse,conv}/models.py``.
 """
 
 from __future__ import annotations
@@ -23,371 +31,336 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snn_compile.errors import TargetError, UnsupportedError
-from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron
+from snn_compile.backend import ALL_PROJECTIONS, Capabilities, missing_capabilities
+from snn_compile.errors import UnsupportedError
+from snn_compile.ir.fixed import QNetwork, QPopulation, QProjection
 
-FORMAT_VERSION = 1
+from . import registers as reg
+from .layout import Layout, Unit, layouts
 
-# What Lava 0.10's fixed_pt models compute, as the target fields that describe it. A network
-# quantized for a target that disagrees on any of these would not run bit-exactly on Lava.
-LAVA_ARITHMETIC = {
-    "timing.synapse_delay": 1,
-    "weights.bits": 8,
-    "weights.mixed_sign_even": True,
-    "weights.conv_exp": False,
-    "accumulator.dense_bits": 32,
-    "accumulator.conv_bits": 24,
-    "accumulator.intermediate_bits": 32,
-    "neuron.activation_shift": 6,
-    "neuron.decay_mode": "multiply",
-    "neuron.decay_bits": 12,
-    "neuron.decay_rounding": "toward_zero",
-    "neuron.u_bits": 24,
-    "neuron.u_overflow": "wrap_lava",
-    "neuron.v_bits": 24,
-    "neuron.v_overflow": "saturate_symmetric",
-    "neuron.threshold_shift": 6,
-}
-
-# Register fields of the Loihi 2 compartment (lava/proc/lif/models.py:84-85, 252-262).
-DECAY_MAX = 4095           # du, dv: 12-bit unsigned
-VTH_MAX = (1 << 17) - 1    # vth: 17-bit unsigned mantissa, threshold = vth << 6
-VTH_SHIFT = 6
-BIAS_MANT = (-(1 << 12), (1 << 12) - 1)  # 13-bit signed
-BIAS_EXP_MAX = 7           # 3-bit unsigned
-MAX_DELAY = 62             # DelayDense: 6 bits, netx clamps to 62
-INT32_LIMIT = 1 << 31
-
-# Dense weights after Lava's clip_weights + truncate_weights (num_weight_bits=8): the weights
-# that pass unchanged, by the sign mode Lava derives from the matrix.
-SIGN_MODES = {
-    # name: (predicate on the matrix, lowest, highest, must be even)
-    "EXCITATORY": (lambda w: w.min(initial=0) >= 0, 0, 255, False),
-    "INHIBITORY": (lambda w: w.max(initial=0) <= 0, -255, 0, False),
-    "MIXED": (lambda w: True, -256, 254, True),
-}
-
-# The standard Lava LIF implements exactly this neuron; anything else runs on SnnLIF.
-# reset_discards_input does not matter here: after a same-step zero reset the stored v is 0 or
-# below the threshold, so the reset term r computed from it is always 0.
-STANDARD_NEURON = {
-    "reset": ("zero",),
-    "reset_timing": ("same_step",),
-    "spike_test": (">",),
-    "spiking": (True,),
-}
-
+FORMAT_VERSION = 2
 CUSTOM_PROCESS = "SnnLIF"
 CUSTOM_NOTE = ("SnnLIF is a Lava fixed_pt process model written by snn-compile; on real Loihi 2 "
-               "hardware it needs a custom neuron microcode program (there is no standard "
-               "Loihi 2 compartment with this reset behaviour).")
+               "hardware it needs a custom neuron microcode program (no standard Loihi 2 "
+               "compartment has this behaviour).")
+BIAS_NOTE = ("a bias on the synaptic current enters as the spikes of a one-neuron LIF that "
+             "spikes every step, through projections whose weights are the bias; it arrives "
+             "at each population's first aligned step")
 
+CAPABILITIES = Capabilities(
+    projections=ALL_PROJECTIONS,
+    max_pool=False,
+    rules={"overflow": ("wrap", "wrap_lava", "saturate_symmetric"),
+           "rounding": ("toward_zero",)},
+    features={"input_bias": (False,)},
+    graded_input=True,
+    recurrence=True,
+    datapath="loihi2",
+    notes={"input_bias": "Loihi 2 adds biases to v only; quantize for the loihi2 target, which "
+                         "adds a synaptic-current bias through a bias-source population "
+                         "(features.bias_source)",
+           "max pooling of synaptic currents": "Lava has no max over synaptic sums; pool the "
+                                               "spikes with an average or sum pool instead"},
+)
 
-@dataclass(frozen=True)
-class Layout:
-    """How an IR tensor ``shape`` is laid out in Lava: ``lava_shape``; ``lava_axes`` is the
-    transpose taking the IR array to Lava's (None: a plain C-order reshape)."""
-
-    shape: tuple
-    lava_shape: tuple
-    lava_axes: tuple | None
-
-    @classmethod
-    def flat(cls, shape) -> "Layout":
-        return cls(tuple(shape), (int(np.prod(shape)),), None)
-
-    @classmethod
-    def whc(cls, shape) -> "Layout":
-        c, h, w = shape
-        return cls(tuple(shape), (w, h, c), (2, 1, 0))
-
-    def flat_order(self) -> np.ndarray:
-        """IR flat index of each element of Lava's C-order flattening."""
-        idx = np.arange(int(np.prod(self.shape))).reshape(self.shape)
-        return (idx if self.lava_axes is None else idx.transpose(self.lava_axes)).reshape(-1)
-
-    def to_lava(self, arr: np.ndarray) -> np.ndarray:
-        """IR array of trailing shape ``shape`` -> trailing shape ``lava_shape``."""
-        lead = arr.shape[:arr.ndim - len(self.shape)]
-        if self.lava_axes is None:
-            return arr.reshape(*lead, *self.lava_shape)
-        axes = tuple(range(len(lead))) + tuple(len(lead) + a for a in self.lava_axes)
-        return arr.transpose(axes)
-
-    def manifest(self) -> dict:
-        return {"shape": list(self.shape), "lava_shape": list(self.lava_shape),
-                "lava_axes": None if self.lava_axes is None else list(self.lava_axes)}
+# The standard Lava LIF computes exactly this neuron; anything else runs on SnnLIF. A zero
+# reset in the same step (or immediately, one spike at most) never sets the reset flag r: the
+# stored v is 0 or failed the test, so reset_discards_input does not matter here.
+STANDARD = {"reset": ("zero",), "reset_timing": ("same_step", "immediate"),
+            "spike_test": (">",), "spiking": (True,), "max_spikes": (1,)}
 
 
 @dataclass
 class LavaNet:
-    """A lowered network: ``manifest`` (JSON-able) and ``params`` (name -> int array)."""
+    """A lowered network: ``manifest`` (JSON-able), ``params`` (key -> int array) and the
+    ``network`` it came from (for the input encoding and the core mapping)."""
 
     manifest: dict
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    network: QNetwork | None = None
 
     @property
-    def custom_layers(self) -> list[str]:
-        return [layer["name"] for layer in self.manifest["layers"]
-                if layer["neuron"]["process"] == CUSTOM_PROCESS]
+    def custom_populations(self) -> list[str]:
+        return [p["name"] for p in self.manifest["populations"]
+                if p["process"] == CUSTOM_PROCESS]
 
     @property
     def custom_models(self) -> list[str]:
-        return [CUSTOM_PROCESS] if self.custom_layers else []
+        return [CUSTOM_PROCESS] if self.custom_populations else []
 
 
-# ----------------------------------------------------------------------------- checks
+class _Params:
+    """Arrays for params.npz under unique keys ``<n>:<label>``, referenced as ``params:<key>``."""
 
-def check_target(net: QNetwork) -> None:
-    """The network's target arithmetic must be Lava's (see LAVA_ARITHMETIC)."""
-    for dotted, expected in LAVA_ARITHMETIC.items():
-        got = net.target.get(dotted)
-        if got != expected:
-            raise TargetError(
-                f"target '{net.target.name}' differs from Lava's fixed_pt arithmetic",
-                value=f"{dotted} = {got!r}, Lava computes {expected!r}",
-                hint="quantize the network for the loihi2 target")
+    def __init__(self):
+        self.data: dict[str, np.ndarray] = {}
 
-
-def _uniform(layer: str, key: str, arr: np.ndarray) -> int:
-    values = np.unique(np.asarray(arr))
-    if values.size != 1:
-        raise TargetError(f"{key} differs between neurons; Loihi 2 has one {key} per population",
-                          node=layer, value=f"{values.size} distinct values",
-                          hint="quantize with scale_granularity = 'layer'")
-    return int(values[0])
+    def put(self, label: str, value, dtype=np.int32):
+        if value is None or not isinstance(value, np.ndarray):
+            return None if value is None else int(value)
+        key = f"{len(self.data)}:{label}"
+        self.data[key] = np.ascontiguousarray(value.astype(dtype))
+        return f"params:{key}"
 
 
-def _register(layer: str, key: str, value: int, lo: int, hi: int, what: str) -> int:
-    if not lo <= value <= hi:
-        raise TargetError(f"{key} is not representable ({what})", node=layer,
-                          value=value, hint=f"Lava's {key} register holds {lo}..{hi}")
-    return int(value)
+def check_network(net: QNetwork) -> None:
+    """UnsupportedError for the first thing :data:`CAPABILITIES` lacks (the Backend's check)."""
+    missing = missing_capabilities(net, CAPABILITIES)
+    if missing:
+        node, what = missing[0]
+        raise UnsupportedError(f"Lava cannot run {what}", node=node,
+                               hint=CAPABILITIES.notes.get(what.split(" = ")[0],
+                                                           "quantize for the loihi2 target"))
 
 
-def decay_registers(layer: str, n: QNeuron) -> tuple[int, int]:
-    """``du = 4095 - m_u`` (4095 without current memory) and ``dv = 4096 - m_v``."""
-    m_u = _uniform(layer, "decay_u", n.decay_u) if n.has_current else 0
-    m_v = _uniform(layer, "decay_v", n.decay_v)
-    du = _register(layer, "du", DECAY_MAX - m_u, 0, DECAY_MAX, f"current multiplier {m_u}")
-    dv = _register(layer, "dv", DECAY_MAX + 1 - m_v, 0, DECAY_MAX, f"voltage multiplier {m_v}")
-    return du, dv
+# ----------------------------------------------------------------------------- neurons
 
+def neuron_entry(pop: QPopulation, layout: Layout, unit: Unit, fmt, params: _Params) -> dict:
+    """The process and registers of one unit of ``pop`` (its neurons share du, dv and vth)."""
+    n, idx, node = pop.neuron, layout.indices(unit), unit.name
 
-def threshold_register(layer: str, n: QNeuron) -> int:
-    """``vth = threshold >> 6``, exactly."""
-    thr = _uniform(layer, "threshold", n.threshold)
-    if thr % (1 << VTH_SHIFT):
-        raise TargetError("threshold is not a multiple of 2**6 (Lava uses vth << 6)",
-                          node=layer, value=thr)
-    return _register(layer, "vth", thr >> VTH_SHIFT, 0, VTH_MAX, f"threshold {thr}")
+    def values(arr):
+        return np.broadcast_to(arr, pop.shape).reshape(-1)[idx]
 
-
-def bias_registers(layer: str, n: QNeuron, layout: Layout) -> tuple:
-    """``bias = bias_mant << bias_exp``: one exponent for the layer if possible, else per neuron.
-
-    Returns (mant, exp), each an int (uniform) or an int array in Lava layout.
-    """
-    bias = layout.to_lava(np.broadcast_to(n.bias, n.shape).astype(np.int64))
-    lo, hi = BIAS_MANT
-    fits = [np.all(bias % (1 << e) == 0, axis=None) & np.all((bias >> e >= lo) & (bias >> e <= hi))
-            for e in range(BIAS_EXP_MAX + 1)]
-    shared = next((e for e, ok in enumerate(fits) if ok), None)
-    if shared is not None:
-        mant = bias >> shared
-        return (int(mant.flat[0]) if np.all(mant == mant.flat[0]) else mant), shared
-    exps = np.full(bias.shape, -1, np.int64)
-    for e in range(BIAS_EXP_MAX, -1, -1):  # smallest exponent that fits, per neuron
-        ok = (bias % (1 << e) == 0) & (bias >> e >= lo) & (bias >> e <= hi)
-        exps = np.where(ok, e, exps)
-    if np.any(exps < 0):
-        bad = int(bias[exps < 0].flat[0])
-        raise TargetError("bias is not representable as bias_mant << bias_exp", node=layer,
-                          value=bad, hint=f"mantissa {lo}..{hi}, exponent 0..{BIAS_EXP_MAX}")
-    return bias >> exps, exps
-
-
-def sign_mode(layer: str, key: str, w: np.ndarray) -> str:
-    """Lava's automatic sign mode of ``w``, after checking that Lava keeps every weight."""
-    name = next(name for name, (applies, *_rest) in SIGN_MODES.items() if applies(w))
-    _, lo, hi, even = SIGN_MODES[name]
-    bad = (w < lo) | (w > hi) | ((w % 2 != 0) if even else False)
-    if np.any(bad):
-        raise TargetError(f"{key} not representable in Lava's {name} weights", node=layer,
-                          value=int(w[bad].flat[0]),
-                          hint=f"{name} weights lie in [{lo}, {hi}]"
-                               + (" and must be even" if even else ""))
-    return name
-
-
-def _exponent(layer: str, key: str, exp: int, net: QNetwork) -> int:
-    lo, hi = net.target.weights.exp_min, net.target.weights.exp_max
-    return _register(layer, f"{key} weight_exp", exp, lo, hi, "dendritic exponent")
-
-
-# ----------------------------------------------------------------------------- lowering
-
-def neuron_entry(layer: QLayer, layout: Layout, params: dict) -> dict:
-    n = layer.neuron
-    name = layer.name
-    du, dv = decay_registers(name, n)
-    vth = threshold_register(name, n)
-    mant, exp = bias_registers(name, n, layout)
-    reasons = [f"{key}={getattr(n, key)!r}" for key, allowed in STANDARD_NEURON.items()
-               if getattr(n, key) not in allowed]
-    entry = {
-        "process": CUSTOM_PROCESS if reasons else "LIF",
-        "custom_reasons": reasons,
-        **layout.manifest(),
+    du, dv = reg.decay_registers(node, int(values(n.decay_u)[0]), int(values(n.decay_v)[0]),
+                                 n.has_current, fmt)
+    vth = reg.threshold_register(node, int(values(n.threshold)[0]), fmt)
+    mant, exp = reg.bias_registers(node, values(n.bias).reshape(unit.lava_shape), fmt)
+    floor = None
+    if n.v_floor is not None:
+        floor = values(n.v_floor)
+        if not fmt.v.holds(floor):
+            raise UnsupportedError("membrane floor outside the voltage register", node=node,
+                                   value=int(floor.min()), hint=f"v is {fmt.v}")
+        floor = int(floor[0]) if np.all(floor == floor[0]) else floor.reshape(unit.lava_shape)
+    return {
+        "name": unit.name, "population": pop.name, "lava_shape": list(unit.lava_shape),
+        "process": CUSTOM_PROCESS if custom_reasons(pop) else "LIF",
         "du": du, "dv": dv, "vth": vth,
-        "bias_mant": _param(params, f"{name}/bias_mant", mant),
-        "bias_exp": _param(params, f"{name}/bias_exp", exp),
+        "bias_mant": params.put(f"{node}/bias_mant", mant),
+        "bias_exp": params.put(f"{node}/bias_exp", exp),
         "reset": n.reset, "reset_timing": n.reset_timing, "spike_test": n.spike_test,
         "reset_discards_input": bool(n.reset_discards_input), "spiking": bool(n.spiking),
+        "max_spikes": int(n.max_spikes),
+        "v_floor": None if floor is None else params.put(f"{node}/v_floor", floor),
     }
-    return entry
 
 
-def _param(params: dict, key: str, value):
-    """Scalars stay in the manifest; arrays go to params.npz, referenced as 'params:<key>'."""
-    if isinstance(value, np.ndarray):
-        params[key] = value.astype(np.int32)
-        return f"params:{key}"
-    return int(value)
+def custom_reasons(pop: QPopulation) -> list[str]:
+    """Why ``pop`` needs SnnLIF (empty: Lava's standard LIF computes it exactly)."""
+    n = pop.neuron
+    out = [f"{key}={getattr(n, key)!r}" for key, allowed in STANDARD.items()
+           if getattr(n, key) not in allowed]
+    if n.v_floor is not None:
+        out.append("membrane floor")
+    return out
 
 
-def dense_entry(net: QNetwork, layer: QLayer, syn: QDense, source: Layout, msg_bits: int,
-                params: dict, key: str, delay: int) -> dict:
-    name = layer.name
-    w = syn.weight[:, source.flat_order()]
-    mode = sign_mode(name, key, w)
-    exp = _exponent(name, key, syn.weight_exp, net)
-    if msg_bits and exp < 0:
-        # Graded Dense wraps W @ x in int32 *before* the exponent shift; the emulator after.
-        bound = (1 << (msg_bits - 1)) * int(np.abs(w).sum(axis=1).max(initial=0))
-        if bound >= INT32_LIMIT:
-            raise TargetError("graded input can overflow Lava's int32 dendritic sum before the "
-                              "negative weight_exp shift", node=name, value=bound,
-                              hint="use fewer input bits or a non-negative weight_exp")
+# ----------------------------------------------------------------------------- synapses
+
+def message_bits(net: QNetwork, source: str) -> int:
+    """``num_message_bits`` of a source: 0 for 0/1 spikes, else the payload's width."""
+    if source == net.input.name:
+        return 0 if net.input.binary else net.input.dtype.bits
+    cap = net.population(source).neuron.max_spikes
+    return 0 if cap == 1 else cap.bit_length()
+
+
+def largest_input(net: QNetwork, source: str) -> int:
+    if source == net.input.name:
+        return max(abs(net.input.dtype.min), abs(net.input.dtype.max))
+    return net.population(source).neuron.max_spikes
+
+
+def _blocks(net, proj, src: Layout, tgt: Layout):
+    """``(source unit, target unit, block)`` with the block in the units' Lava orders."""
+    if proj.kind == "elementwise":
+        yield from _diagonal_blocks(net, proj, src, tgt)
+        return
+    w = np.asarray(proj.weight, np.int64)
+    for tu in tgt.units:
+        rows = w[tgt.indices(tu)]
+        for su in src.units:
+            yield su, tu, rows[:, src.indices(su)]
+
+
+def _diagonal_blocks(net, proj, src: Layout, tgt: Layout):
+    """Elementwise blocks as (rows, cols, values) triples: neuron i of the source feeds neuron i
+    of the target, wherever each sits in its own Lava order."""
+    w = np.broadcast_to(proj.weight, net.shape_of(proj.source)).reshape(-1).astype(np.int64)
+    s_pos, t_pos = src.position(), tgt.position()
+    s_starts = np.array([u.start for u in src.units])
+    t_starts = np.array([u.start for u in tgt.units])
+    for tu_i, tu in enumerate(tgt.units):
+        for su_i, su in enumerate(src.units):
+            members = np.flatnonzero((np.searchsorted(t_starts, t_pos, "right") - 1 == tu_i)
+                                     & (np.searchsorted(s_starts, s_pos, "right") - 1 == su_i))
+            yield su, tu, (t_pos[members] - tu.start, s_pos[members] - su.start, w[members])
+
+
+def synapse_entries(net: QNetwork, proj: QProjection, lay: dict, params: _Params) -> list[dict]:
+    """The synapse processes of one projection (one per non-zero unit block)."""
+    src, tgt = lay[proj.source], lay[proj.target]
+    target = net.target
+    delay = reg.extra_delay(proj.name, proj.delay, target)
+    bits = message_bits(net, proj.source)
+    if proj.kind == "conv":
+        return [conv_entry(net, proj, src, tgt, bits, delay, params)]
+    exp = reg.weight_exponent(proj.name, proj.weight_exp, target)
+    if exp < 0 and len(src.units) > 1:
+        raise UnsupportedError("a negative weight_exp from a population split into several "
+                               "LIF processes: Lava floors each part's sum, not the total",
+                               node=proj.name, value=f"weight_exp {exp}, "
+                                                     f"{len(src.units)} source processes",
+                               hint="quantize with one decay/threshold per layer")
+    sparse = proj.kind == "elementwise"
+    out = []
+    for su, tu, block in _kept_blocks(list(_blocks(net, proj, src, tgt)), sparse):
+        values = block[2] if sparse else block
+        name = proj.name if len(src.units) == len(tgt.units) == 1 else \
+            f"{proj.name}[{su.name}->{tu.name}]"
+        mode = reg.sign_mode(proj.name, values, target)
+        row_sum = _row_sum(block, tu.size, sparse)
+        reg.check_pre_shift_sum(proj.name, largest_input(net, proj.source), row_sum, exp)
+        entry = {
+            "name": name, "projection": proj.name, "source": su.name, "target": tu.name,
+            "process": ("DelaySparse" if delay else "Sparse") if sparse else
+                       ("DelayDense" if delay else "Dense"),
+            "weight_exp": exp, "sign_mode": mode,
+            "num_weight_bits": target.weights.type.bits - 1, "num_message_bits": bits,
+            "delay": delay, "flatten_input": len(su.lava_shape) > 1,
+            "reshape_output": list(tu.lava_shape) if len(tu.lava_shape) > 1 else None,
+        }
+        if sparse:
+            rows, cols, vals = block
+            entry.update(weights=params.put(f"{name}/values", vals),
+                         rows=params.put(f"{name}/rows", rows),
+                         cols=params.put(f"{name}/cols", cols),
+                         matrix_shape=[tu.size, su.size])
+        else:
+            entry["weights"] = params.put(f"{name}/weights", block)
+        out.append(entry)
+    return out
+
+
+def _kept_blocks(blocks: list, sparse: bool) -> list:
+    """The blocks with a non-zero weight; a target unit whose blocks are all zero keeps its
+    first one (every neuron process needs a connected input, and a zero block adds 0)."""
+    def nonzero(block):
+        return bool(np.any(block[2] if sparse else block))
+    kept = [b for b in blocks if nonzero(b[2])]
+    fed = {tu.name for _, tu, _ in kept}
+    for b in blocks:
+        if b[1].name not in fed:
+            kept.append(b)
+            fed.add(b[1].name)
+    order = {id(b): i for i, b in enumerate(blocks)}
+    return sorted(kept, key=lambda b: order[id(b)])
+
+
+def _row_sum(block, rows: int, sparse: bool) -> int:
+    if sparse:
+        r, _, v = block
+        return int(np.bincount(r, np.abs(v), minlength=rows).max(initial=0))
+    return int(np.abs(block).sum(axis=1).max(initial=0))
+
+
+def conv_entry(net, proj, src: Layout, tgt: Layout, bits: int, delay: int,
+               params: _Params) -> dict:
+    geo = proj.conv
     if delay:
-        _register(name, "delay", delay, 0, min(MAX_DELAY, net.target.features.max_synapse_delay),
-                  "synaptic delay")
-    return {
-        "process": "DelayDense" if delay else "Dense",
-        "weights": _param(params, f"{name}/{key}", w),
-        "weight_exp": exp, "sign_mode": mode, "num_weight_bits": 8,
-        "num_message_bits": msg_bits, "delay": delay,
-        "flatten_input": len(source.lava_shape) > 1,
-    }
-
-
-def conv_entry(net: QNetwork, layer: QLayer, syn: QConv, source: Layout, msg_bits: int,
-               params: dict) -> dict:
-    name = layer.name
-    if source.lava_axes is None and len(source.shape) != 3:
-        raise UnsupportedError("a convolution fed by a flat (dense) population is not lowered "
-                               "to Lava", node=name, hint="put convolutions first")
-    if layer.delay:
-        raise UnsupportedError("synaptic delays on convolutions are not supported by Lava's "
-                               "Conv", node=name, value=layer.delay)
-    if syn.weight_exp != 0:
-        raise TargetError("Lava's Conv ignores weight_exp (lava issue #803)", node=name,
-                          value=syn.weight_exp, hint="quantize with weights.conv_exp = false")
-    top = 1 << net.target.weights.bits
-    w = syn.weight
-    if w.min(initial=0) < -top or w.max(initial=0) > top - 1:
-        raise TargetError("conv weight outside the 8-bit magnitude + sign range", node=name,
-                          value=int(np.abs(w).max()))
-    x_max = (1 << (msg_bits - 1)) if msg_bits else 1
-    bound = x_max * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
-    if bound >= INT32_LIMIT:
-        raise TargetError("convolution sum can exceed int32 in Lava's Conv (float64 -> int32)",
-                          node=name, value=bound, hint="use fewer input bits")
+        raise UnsupportedError("Lava's Conv has no synaptic delay", node=proj.name,
+                               value=f"delay {proj.delay}",
+                               hint="a convolution delivers in one step on Loihi 2")
+    if proj.weight_exp != 0:
+        raise UnsupportedError("Lava's Conv ignores weight_exp (lava issue #803)",
+                               node=proj.name, value=proj.weight_exp,
+                               hint="quantize with weights.conv_exp = false (loihi2 does)")
+    if geo.max_pool is not None:
+        raise UnsupportedError("Lava's Conv has no max pooling", node=proj.name)
+    w = np.asarray(proj.weight, np.int64)
+    wt = net.target.weights.type
+    if w.min(initial=0) < wt.min or w.max(initial=0) > wt.max:
+        raise UnsupportedError(f"conv weight outside {wt}", node=proj.name,
+                               value=int(w.flat[np.argmax(np.abs(w))]))
+    bound = largest_input(net, proj.source) * int(
+        np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
+    if bound >= reg.INT32_LIMIT:
+        raise UnsupportedError("convolution sum can exceed int32 in Lava's Conv (float64 -> "
+                               "int32)", node=proj.name, value=bound, hint="use fewer input bits")
+    (su,), (tu,) = src.units, tgt.units
     # IR (C_out, C_in/g, kH, kW) correlation -> Lava (C_out, kW, kH, C_in/g) convolution.
-    lava_w = np.ascontiguousarray(w.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :])
+    lava_w = w.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :]
     return {
-        "process": "Conv",
-        "weights": _param(params, f"{name}/weight", lava_w),
-        "weight_exp": 0, "sign_mode": None, "num_weight_bits": 8,
-        "num_message_bits": msg_bits, "delay": 0, "flatten_input": False,
-        "input_shape": list(source.lava_shape),
+        "name": proj.name, "projection": proj.name, "source": su.name, "target": tu.name,
+        "process": "Conv", "weights": params.put(f"{proj.name}/weights", lava_w),
+        "weight_exp": 0, "sign_mode": None, "num_weight_bits": wt.bits - 1,
+        "num_message_bits": bits, "delay": 0, "flatten_input": False, "reshape_output": None,
+        "input_shape": list(su.lava_shape),
         "kernel_layout": "(C_out, kW, kH, C_in/groups), flipped: Lava convolves",
-        "stride": list(syn.stride[::-1]), "padding": list(syn.padding[::-1]),
-        "dilation": list(syn.dilation[::-1]), "groups": int(syn.groups),
+        "stride": list(geo.stride[::-1]), "padding": list(geo.padding[::-1]),
+        "dilation": list(geo.dilation[::-1]), "groups": int(geo.groups),
     }
 
 
-def _layer_layout(layer: QLayer) -> Layout:
-    if isinstance(layer.synapse, QConv):
-        return Layout.whc(layer.neuron.shape)
-    return Layout.flat(layer.neuron.shape)
-
-
-def _input_layout(net: QNetwork) -> Layout:
-    users = [layer for layer in net.layers if layer.source is None]
-    if any(isinstance(layer.synapse, QConv) for layer in users) and len(net.input_shape) == 3:
-        return Layout.whc(net.input_shape)
-    return Layout.flat(net.input_shape)
-
+# ----------------------------------------------------------------------------- network
 
 def lower(net: QNetwork) -> LavaNet:
-    """Lower ``net`` to a :class:`LavaNet`; TargetError/UnsupportedError if not exact."""
-    check_target(net)
-    if net.input_bits > net.target.features.input_bits:
-        raise TargetError("graded input wider than the spike payload", value=net.input_bits,
-                          hint=f"at most {net.target.features.input_bits} bits")
-    params: dict[str, np.ndarray] = {}
-    in_layout = _input_layout(net)
-    layouts = {None: in_layout}
-    entries = []
-    for layer in net.layers:
-        if layer.source not in layouts:
-            raise UnsupportedError("layer source is not an earlier layer", node=layer.name,
-                                   value=layer.source)
-        if layer.input_bias is not None:
-            raise TargetError("Loihi 2 has no bias on the synaptic current", node=layer.name,
-                              hint="quantize for the loihi2 target (features.synapse_bias)")
-        source = layouts[layer.source]
-        layout = _layer_layout(layer)
-        msg_bits = net.input_bits if layer.source is None and net.input_bits > 1 else 0
-        if isinstance(layer.synapse, QConv):
-            synapse = conv_entry(net, layer, layer.synapse, source, msg_bits, params)
-        else:
-            synapse = dense_entry(net, layer, layer.synapse, source, msg_bits, params,
-                                  "weight", layer.delay)
-        recurrent = None
-        if layer.recurrent is not None:
-            if layout.lava_axes is not None:
-                raise UnsupportedError("recurrent synapses on convolutional layers are not "
-                                       "lowered to Lava", node=layer.name)
-            recurrent = dense_entry(net, layer, layer.recurrent, layout, 0, params,
-                                    "recurrent_weight", 0)
-        entries.append({
-            "name": layer.name,
-            "source": layer.source,
-            "neuron": neuron_entry(layer, layout, params),
-            "synapse": synapse,
-            "recurrent": recurrent,
+    """Lower ``net`` to a :class:`LavaNet`; UnsupportedError when Lava cannot run it exactly."""
+    check_network(net)
+    target, fmt = net.target, net.target.neuron
+    if not net.input.binary and net.input.dtype.bits > target.features.input.bits:
+        raise UnsupportedError("graded input wider than Lava's spike payload",
+                               node=net.input.name, value=str(net.input.dtype),
+                               hint=f"at most {target.features.input}")
+    lay = layouts(net, target.features.neuron_groups)
+    params = _Params()
+    populations, neurons = [], []
+    for pop in net.in_order():
+        layout = lay[pop.name]
+        reasons = custom_reasons(pop)
+        populations.append({
+            "name": pop.name, **layout.manifest(),
+            "order": params.put(f"{pop.name}/order", layout.order),
+            "units": [u.name for u in layout.units], "groups": len(layout.units),
+            "process": CUSTOM_PROCESS if reasons else "LIF", "custom_reasons": reasons,
+            "spiking": bool(pop.neuron.spiking), "max_spikes": int(pop.neuron.max_spikes),
         })
-        layouts[layer.name] = layout
+        neurons += [neuron_entry(pop, layout, unit, fmt, params) for unit in layout.units]
+    synapses = [entry for proj in sorted(net.projections, key=lambda p: p.name)
+                for entry in synapse_entries(net, proj, lay, params)]
+    inp = lay[net.input.name]
+    out = net.output_population
     manifest = {
         "format": "snn-compile-lava-network",
         "format_version": FORMAT_VERSION,
-        "target": net.target.name,
+        "target": target.name,
         "run_config": {"simulation": "Loihi2SimCfg(select_tag='fixed_pt')",
                        "hardware": "Loihi2HwCfg()"},
-        "timing": {"synapse_delay": 1,
+        "timing": {"synapse_delay": target.timing.synapse_delay,
                    "monitor_rows": "row t = Lava time step t+1; v is read after the reset"},
-        "input": {**in_layout.manifest(), "bits": int(net.input_bits),
-                  "scale": float(net.input_scale), "process": "RingBuffer"},
-        "output": {"layer": net.output_layer.name,
-                   "state": "spikes" if net.output_layer.neuron.spiking else "v"},
-        "layers": entries,
+        "input": {"name": net.input.name, **inp.manifest(),
+                  "order": params.put("input/order", inp.order),
+                  "unit": inp.units[0].name, "dtype": str(net.input.dtype),
+                  "scale": float(net.input.scale), "binary": net.input.binary,
+                  "range": [int(v) for v in net.input.value_range],
+                  "num_message_bits": message_bits(net, net.input.name),
+                  "process": "RingBuffer"},
+        "output": {"population": out.name, "state": "spikes" if out.neuron.spiking else "v"},
+        "populations": populations,
+        "neurons": neurons,
+        "synapses": synapses,
     }
-    lowered = LavaNet(manifest=manifest, params=params)
-    manifest["custom_neuron"] = {"process": CUSTOM_PROCESS, "layers": lowered.custom_layers,
-                                 "note": CUSTOM_NOTE} if lowered.custom_layers else None
+    lowered = LavaNet(manifest=manifest, params=params.data, network=net)
+    custom = lowered.custom_populations
+    manifest["custom_neuron"] = {"process": CUSTOM_PROCESS, "populations": custom,
+                                 "note": CUSTOM_NOTE} if custom else None
+    bias = net.metadata.get("bias_source")
+    manifest["bias_source"] = None if bias is None else {
+        "population": bias, "note": BIAS_NOTE,
+        "projections": [p.name for p in net.outgoing(bias) if p.target != bias]}
     return lowered
 
 
-__all__ = ["LavaNet", "Layout", "lower", "check_target", "FORMAT_VERSION", "CUSTOM_PROCESS"]
+__all__ = ["LavaNet", "lower", "check_network", "CAPABILITIES", "FORMAT_VERSION",
+           "CUSTOM_PROCESS"]

@@ -1,21 +1,25 @@
-"""Placing layers on Loihi 2 neurocores against the target's ``[resources]`` limits.
+"""Placing populations on Loihi 2 neurocores against the target's ``[resources]`` limits.
 
-Each layer is split into ``k`` cores of contiguous neurons (snn-compile's flat order), with the
+Each neuron process (a population, or each register group of a split population, see
+:mod:`.layout`) is split into ``k`` cores of contiguous neurons (its IR order), with the
 smallest ``k`` for which every core fits:
 
 - ``neurons``: neurons on the core <= ``neurons_per_core``;
-- ``memory_bits``: synapses into the core's neurons (non-zero weights, feed-forward and
-  recurrent; convolution weights counted once per connection they make, i.e. expanded) times
-  ``weights.bits + 1`` (magnitude + sign) <= ``synaptic_memory_bits_per_core``;
-- ``fan_in``: distinct presynaptic neurons (input axons) reaching the core <= ``fan_in_per_core``;
-- ``fan_out``: output axons of the core, one per (neuron, destination core) pair that it has a
-  synapse into <= ``fan_out_per_core``. Spikes leaving the chip (the output layer) are not
-  counted.
+- ``memory_bits``: synapses into the core's neurons from *every* incoming projection (non-zero
+  weights; convolution weights counted once per connection they make, i.e. expanded) times
+  ``weights.type.bits`` (magnitude + sign) <= ``synaptic_memory_bits_per_core``;
+- ``fan_in``: presynaptic neurons (input axons) reaching the core, summed over the incoming
+  projections, <= ``fan_in_per_core``;
+- ``fan_out``: output axons of the core, one per (neuron, destination core) pair of every
+  outgoing projection it has a synapse in, <= ``fan_out_per_core``. Spikes leaving the chip
+  (the output population's) are not counted.
 
-This is an estimate built from public numbers (see the target's ``[sources]``); the real Loihi 2
-compiler (lava-loihi) packs synapses its own way. A layer that cannot fit even one neuron per
-core, or a network needing more cores than the chip has, raises :class:`TargetError` naming the
-layer, the quantity and the limit.
+Fan-out depends on how the consumers are split, and recurrent or feedback loops make that
+circular: placement repeats until no split changes (splits only grow, so it ends). This is an
+estimate from public numbers (see the target's ``[sources]``); the real Loihi 2 compiler
+(lava-loihi) packs synapses its own way. A process that cannot fit even one neuron per core, or a
+network needing more cores than the chip has, raises :class:`TargetError` naming the population,
+the quantity and the limit.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from snn_compile.errors import TargetError
-from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork
+from snn_compile.ir.fixed import QNetwork, QProjection
+
+from .layout import neuron_groups
 
 LIMITS = {  # per-core quantity -> resources field
     "neurons": "neurons_per_core",
@@ -39,7 +45,8 @@ LIMITS = {  # per-core quantity -> resources field
 @dataclass
 class CoreUse:
     core: int
-    layer: str
+    population: str
+    group: int
     neurons: int
     synapses: int
     memory_bits: int
@@ -48,9 +55,10 @@ class CoreUse:
 
 
 @dataclass
-class LayerMapping:
+class PopulationMapping:
     name: str
     neurons: int
+    groups: int
     synapses: int
     memory_bits: int
     cores: int
@@ -67,114 +75,84 @@ class MappingReport:
     cores_available: int | None
     limits: dict
     bits_per_synapse: int
-    layers: list
+    populations: list
     cores: list
 
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def layer(self, name: str) -> LayerMapping:
-        return next(m for m in self.layers if m.name == name)
+    def population(self, name: str) -> PopulationMapping:
+        return next(m for m in self.populations if m.name == name)
 
 
 # ----------------------------------------------------------------------------- connectivity
 
-class DenseLinks:
-    """Non-zero pattern of a dense synapse (n_out, n_in)."""
+class Links:
+    """Non-zero pattern of a projection: ``counts()`` synapses per target neuron, and
+    ``sources(rows)`` the source neurons wired to the target neurons ``rows`` (IR flat order)."""
 
-    def __init__(self, syn: QDense):
-        self.mask = syn.weight != 0
+    def __init__(self, proj: QProjection, source_shape, target_size: int):
+        import torch  # on first use: loading the backend (`snn-compile backends`) need not
 
-    def counts(self) -> np.ndarray:
-        return self.mask.sum(axis=1)
-
-    def sources(self, rows: np.ndarray) -> np.ndarray:
-        return self.mask[rows].any(axis=0)
-
-
-class ConvLinks:
-    """Non-zero pattern of a convolution, through exact float64 convolutions of indicators.
-
-    torch is imported here, on first use, so that loading the backend (``snn-compile backends``)
-    does not import it.
-    """
-
-    def __init__(self, syn: QConv):
-        import torch
-
-        self.syn = syn
-        self.kernel = torch.from_numpy((syn.weight != 0).astype(np.float64))
+        self.proj = proj
+        if proj.kind == "dense":
+            self.mask = np.asarray(proj.weight) != 0
+        elif proj.kind == "elementwise":
+            self.diag = np.broadcast_to(proj.weight, source_shape).reshape(-1) != 0
+        else:
+            self.kernel = torch.from_numpy((np.asarray(proj.weight) != 0).astype(np.float64))
+        self.target_size = target_size
 
     def _conv(self, x):
         import torch
 
-        s = self.syn
-        return torch.nn.functional.conv2d(x, self.kernel, stride=s.stride, padding=s.padding,
-                                          dilation=s.dilation, groups=s.groups)
+        geo = self.proj.conv
+        return torch.nn.functional.conv2d(x, self.kernel, stride=geo.stride,
+                                          padding=geo.padding, dilation=geo.dilation,
+                                          groups=geo.groups)
 
     def counts(self) -> np.ndarray:
         import torch
 
-        ones = torch.ones((1, *self.syn.in_shape), dtype=torch.float64)
+        if self.proj.kind == "dense":
+            return self.mask.sum(axis=1)
+        if self.proj.kind == "elementwise":
+            return self.diag.astype(np.int64)
+        ones = torch.ones((1, *self.proj.conv.in_shape), dtype=torch.float64)
         return self._conv(ones).reshape(-1).numpy().astype(np.int64)
 
     def sources(self, rows: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.ones((1, *self.syn.in_shape), dtype=torch.float64, requires_grad=True)
+        if self.proj.kind == "dense":
+            return self.mask[rows].any(axis=0)
+        if self.proj.kind == "elementwise":
+            return rows & self.diag
+        x = torch.ones((1, *self.proj.conv.in_shape), dtype=torch.float64, requires_grad=True)
         y = self._conv(x).reshape(-1)
         (y * torch.from_numpy(rows.astype(np.float64))).sum().backward()
         return (x.grad.reshape(-1) > 0).numpy()
 
 
-LINKS = {QDense: DenseLinks, QConv: ConvLinks}
-
-
-def _links(syn):
-    return LINKS[type(syn)](syn)
-
-
 # ----------------------------------------------------------------------------- placement
 
-def _chunks(n: int, k: int) -> list[np.ndarray]:
-    """k contiguous groups of neurons as boolean masks over n."""
-    masks = []
-    for part in np.array_split(np.arange(n), k):
-        mask = np.zeros(n, bool)
-        mask[part] = True
-        masks.append(mask)
-    return masks
+@dataclass
+class Process:
+    """One neuron process to place: ``members`` are its IR flat indices in its population."""
 
+    population: str
+    group: int
+    members: np.ndarray
+    size: int  # the population's size
 
-class LayerPlan:
-    """Per-core statistics of one layer for a candidate number of cores."""
-
-    def __init__(self, layer: QLayer, bits: int):
-        self.layer = layer
-        self.n = layer.neuron.size
-        self.inputs = [_links(layer.synapse)]
-        if layer.recurrent is not None:
-            self.inputs.append(_links(layer.recurrent))
-        self.counts = sum(link.counts() for link in self.inputs)
-        self.bits = bits
-
-    def stats(self, chunk: np.ndarray, fan_out: int) -> dict:
-        synapses = int(self.counts[chunk].sum())
-        return {"neurons": int(chunk.sum()), "synapses": synapses,
-                "memory_bits": synapses * self.bits,
-                "fan_in": sum(int(link.sources(chunk).sum()) for link in self.inputs),
-                "fan_out": fan_out}
-
-
-def _fan_out(chunks: list[np.ndarray], dests: list[tuple]) -> list[int]:
-    """Output axons per chunk: for every destination core, the chunk's neurons wired into it."""
-    totals = [0] * len(chunks)
-    for links, dest_chunks in dests:
-        for dest in dest_chunks:
-            wired = links.sources(dest)
-            for i, chunk in enumerate(chunks):
-                totals[i] += int((wired & chunk).sum())
-    return totals
+    def chunks(self, k: int) -> list[np.ndarray]:
+        """``k`` contiguous groups of the members, as boolean masks over the population."""
+        masks = []
+        for part in np.array_split(self.members, k):
+            mask = np.zeros(self.size, bool)
+            mask[part] = True
+            masks.append(mask)
+        return masks
 
 
 def _violations(stats: dict, limits: dict) -> list[str]:
@@ -189,70 +167,116 @@ def _candidates(k_min: int, n: int):
     yield n
 
 
-def _evaluate(plan: LayerPlan, k: int, consumers: list[tuple]) -> list[dict]:
-    chunks = _chunks(plan.n, k)
-    dests = list(consumers)
-    if plan.layer.recurrent is not None:
-        dests.append((plan.inputs[-1], chunks))
-    return [plan.stats(c, f) for c, f in zip(chunks, _fan_out(chunks, dests))]
+class Placer:
+    """Per-core statistics of every process of ``net`` for candidate splits."""
 
+    def __init__(self, net: QNetwork):
+        self.net = net
+        res = net.target.resources
+        self.limits = {key: getattr(res, f) for key, f in LIMITS.items()}
+        self.bits = net.target.weights.type.bits
+        self.links = {p.name: Links(p, net.shape_of(p.source), net.population(p.target).size)
+                      for p in net.projections}
+        self.counts = {}
+        for pop in net.populations:
+            total = np.zeros(pop.size, np.int64)
+            for proj in net.incoming(pop.name):
+                total = total + self.links[proj.name].counts()
+            self.counts[pop.name] = total
+        self.processes = [Process(pop.name, i, members, pop.size)
+                          for pop in net.in_order()
+                          for i, members in enumerate(neuron_groups(pop))]
+        self.split = {(p.population, p.group): 1 for p in self.processes}
 
-def _place(plan: LayerPlan, limits: dict, consumers: list[tuple]) -> tuple[list, list[str]]:
-    """Smallest split of ``plan``'s layer that fits; (per-core stats, limits one core breaks)."""
-    n = plan.n
-    k_min = 1
-    if limits["neurons"]:
-        k_min = max(k_min, math.ceil(n / limits["neurons"]))
-    if limits["memory_bits"]:
-        k_min = max(k_min, math.ceil(int(plan.counts.sum()) * plan.bits / limits["memory_bits"]))
-    for k in _candidates(min(k_min, n), n):
-        stats = _evaluate(plan, k, consumers)
-        failed = sorted({key for s in stats for key in _violations(s, limits)})
-        if not failed:
-            split_by = _violations(_evaluate(plan, 1, consumers)[0], limits) if k > 1 else []
-            return stats, split_by
-    key = failed[0]
-    worst = max(s[key] for s in stats)
-    raise TargetError(f"layer does not fit a Loihi 2 core even with one neuron per core: "
-                      f"{key} {worst} exceeds {LIMITS[key]} = {limits[key]}",
-                      node=plan.layer.name,
-                      hint="make the layer sparser or smaller (fewer inputs per neuron)")
+    def destinations(self, pop: str, own: tuple | None = None) -> list[tuple]:
+        """``(links, target chunks)`` of every outgoing projection (``own``: a candidate split
+        of one of ``pop``'s processes, for its self-connections)."""
+        out = []
+        for proj in self.net.outgoing(pop):
+            chunks = []
+            for p in self.processes:
+                if p.population == proj.target:
+                    k = own[1] if own is not None and (p.population, p.group) == own[0] \
+                        else self.split[(p.population, p.group)]
+                    chunks += p.chunks(k)
+            out.append((self.links[proj.name], chunks))
+        return out
+
+    def evaluate(self, proc: Process, k: int) -> list[dict]:
+        chunks = proc.chunks(k)
+        dests = self.destinations(proc.population, ((proc.population, proc.group), k))
+        stats = []
+        for chunk in chunks:
+            synapses = int(self.counts[proc.population][chunk].sum())
+            fan_in = sum(int(self.links[p.name].sources(chunk).sum())
+                         for p in self.net.incoming(proc.population))
+            fan_out = sum(int((links.sources(dest) & chunk).sum())
+                          for links, dest_chunks in dests for dest in dest_chunks)
+            stats.append({"neurons": int(chunk.sum()), "synapses": synapses,
+                          "memory_bits": synapses * self.bits, "fan_in": fan_in,
+                          "fan_out": fan_out})
+        return stats
+
+    def place(self, proc: Process) -> tuple[list, list[str]]:
+        """Smallest split of ``proc`` that fits; (per-core stats, limits one core breaks)."""
+        n, limits = proc.members.size, self.limits
+        k_min = 1
+        if limits["neurons"]:
+            k_min = max(k_min, math.ceil(n / limits["neurons"]))
+        if limits["memory_bits"]:
+            synapses = int(self.counts[proc.population][proc.members].sum())
+            k_min = max(k_min, math.ceil(synapses * self.bits / limits["memory_bits"]))
+        for k in _candidates(min(k_min, n), n):
+            stats = self.evaluate(proc, k)
+            failed = sorted({key for s in stats for key in _violations(s, limits)})
+            if not failed:
+                split_by = _violations(self.evaluate(proc, 1)[0], limits) if k > 1 else []
+                return stats, split_by
+        key = failed[0]
+        worst = max(s[key] for s in stats)
+        raise TargetError(f"population does not fit a Loihi 2 core even with one neuron per "
+                          f"core: {key} {worst} exceeds {LIMITS[key]} = {limits[key]}",
+                          node=proc.population,
+                          hint="make the population sparser or smaller (fewer inputs per "
+                               "neuron)")
 
 
 def map_to_cores(net: QNetwork) -> MappingReport:
-    """Split every layer over neurocores; TargetError if the network does not fit."""
+    """Split every population over neurocores; TargetError if the network does not fit."""
+    placer = Placer(net)
+    placed = {}
+    for _ in range(len(placer.processes) + 1):  # fan-out follows the consumers' splits
+        changed = False
+        for proc in reversed(placer.processes):
+            key = (proc.population, proc.group)
+            stats, why = placer.place(proc)
+            placed[key] = (stats, why)
+            if len(stats) != placer.split[key]:
+                placer.split[key] = len(stats)
+                changed = True
+        if not changed:
+            break
+    populations, cores = [], []
+    for pop in net.in_order():
+        first = len(cores)
+        procs = [p for p in placer.processes if p.population == pop.name]
+        why = sorted({w for p in procs for w in placed[(p.population, p.group)][1]})
+        for p in procs:
+            for s in placed[(p.population, p.group)][0]:
+                cores.append(CoreUse(core=len(cores), population=pop.name, group=p.group, **s))
+        mine = cores[first:]
+        populations.append(PopulationMapping(
+            name=pop.name, neurons=pop.size, groups=len(procs),
+            synapses=sum(c.synapses for c in mine), memory_bits=sum(c.memory_bits for c in mine),
+            cores=len(mine), first_core=first, max_fan_in=max(c.fan_in for c in mine),
+            max_fan_out=max(c.fan_out for c in mine), split_by=why))
     res = net.target.resources
-    limits = {key: getattr(res, field_) for key, field_ in LIMITS.items()}
-    bits = net.target.weights.bits + 1
-    plans = {layer.name: LayerPlan(layer, bits) for layer in net.layers}
-    placed: dict[str, list] = {}
-    chunkings: dict[str, list] = {}
-    reasons: dict[str, list] = {}
-    for layer in reversed(net.layers):
-        consumers = [(plans[other.name].inputs[0], chunkings[other.name])
-                     for other in net.layers if other.source == layer.name]
-        stats, why = _place(plans[layer.name], limits, consumers)
-        placed[layer.name] = stats
-        chunkings[layer.name] = _chunks(plans[layer.name].n, len(stats))
-        reasons[layer.name] = why
-    layers, cores, next_core = [], [], 0
-    for layer in net.layers:
-        stats = placed[layer.name]
-        for s in stats:
-            cores.append(CoreUse(core=len(cores), layer=layer.name, **s))
-        layers.append(LayerMapping(
-            name=layer.name, neurons=plans[layer.name].n,
-            synapses=sum(s["synapses"] for s in stats),
-            memory_bits=sum(s["memory_bits"] for s in stats), cores=len(stats),
-            first_core=next_core, max_fan_in=max(s["fan_in"] for s in stats),
-            max_fan_out=max(s["fan_out"] for s in stats), split_by=reasons[layer.name]))
-        next_core += len(stats)
-    if res.cores is not None and next_core > res.cores:
-        biggest = max(layers, key=lambda m: m.cores)
-        raise TargetError(f"network needs {next_core} cores, {net.target.name} has "
+    if res.cores is not None and len(cores) > res.cores:
+        biggest = max(populations, key=lambda m: m.cores)
+        raise TargetError(f"network needs {len(cores)} cores, {net.target.name} has "
                           f"resources.cores = {res.cores}", node=biggest.name,
-                          value=f"layer '{biggest.name}' alone needs {biggest.cores} cores",
+                          value=f"population '{biggest.name}' alone needs {biggest.cores} cores",
                           hint="shrink the network or split it over several chips")
-    return MappingReport(target=net.target.name, cores_used=next_core,
-                         cores_available=res.cores, limits=limits, bits_per_synapse=bits,
-                         layers=layers, cores=cores)
+    return MappingReport(target=net.target.name, cores_used=len(cores),
+                         cores_available=res.cores, limits=placer.limits,
+                         bits_per_synapse=placer.bits, populations=populations, cores=cores)

@@ -1,16 +1,15 @@
-"""Running a QNetwork on Lava: lower, build the process graph per sample, collect a Trace."""
+"""Running a lowered network on Lava in-process: encode the input, run, collect a Trace."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from snn_compile.backends.emulator.engine import encode_input
+from snn_compile.datapath.step import spike_dtype
 from snn_compile.errors import BackendError
-from snn_compile.ir.fixed import QNetwork
-from snn_compile.lava_compat import require_lava
 from snn_compile.trace import Trace
 
-from .lower import LavaNet, lower
+from .compat import require_lava
+from .lower import LavaNet
 
 
 def lava_status() -> str | None:
@@ -34,21 +33,27 @@ def hardware_status() -> str | None:
     return lava_status() or builder().hardware_status()
 
 
-def run_lowered(lowered: LavaNet, x: np.ndarray, *, hw: bool = False) -> Trace:
-    """Run integer inputs ``x`` [T, B, *input_shape] through a lowered network."""
+def encode(lowered: LavaNet, spikes: np.ndarray) -> np.ndarray:
+    """Input ``[T, B, *input_shape]`` as the integers Lava receives, same shape (the input
+    format's definition, :meth:`snn_compile.ir.fixed.QInput.encode`)."""
+    inp = lowered.network.input
+    x = inp.encode(spikes)
+    return x.reshape(x.shape[0], x.shape[1], *inp.shape)
+
+
+def run_lowered(lowered: LavaNet, spikes: np.ndarray, *, hw: bool = False) -> Trace:
+    """Run ``spikes`` [T, B, *input_shape] through a lowered network; every population's
+    spikes, u and v."""
+    x = encode(lowered, spikes)
     try:
         flat = builder().run_batch(lowered.manifest, lowered.params, x, hw=hw)
     except RuntimeError as exc:
         raise BackendError(f"Lava run failed: {exc}") from exc
-    for key in [k for k in flat if k.endswith("/spikes")]:
-        flat[key] = flat[key].astype(np.uint8)
-    if lowered.manifest["output"]["state"] == "spikes":
-        flat["spikes"] = flat["spikes"].astype(np.uint8)
+    net = lowered.network
+    for pop in net.populations:
+        key = f"layer/{pop.name}/spikes"
+        flat[key] = flat[key].astype(spike_dtype(pop.neuron))
+    out = net.output_population
+    if out.neuron.spiking:
+        flat["spikes"] = flat["spikes"].astype(spike_dtype(out.neuron))
     return Trace.from_npz_dict(flat)
-
-
-def run_network(net: QNetwork, spikes: np.ndarray, *, hw: bool = False) -> Trace:
-    """Run ``net`` on ``spikes`` [T, B, *input_shape] in Lava; every layer's spikes, u, v."""
-    lowered = lower(net)
-    x = encode_input(net, spikes)
-    return run_lowered(lowered, x.reshape(x.shape[0], x.shape[1], *net.input_shape), hw=hw)

@@ -76,7 +76,7 @@ def _delayed_contribution(net: QNetwork, proj, source: np.ndarray, T: int, B: in
     out = np.zeros((T, B, target.size), np.int64)
     d = proj.delay
     if T > d:
-        flat = source[:T - d].reshape((T - d) * B, -1)
+        flat = source[:T - d].reshape((T - d) * B, int(np.prod(net.shape_of(proj.source))))
         acc = product(proj, flat, net.shape_of(proj.source))
         c = contribution(O, acc, proj.weight_exp, proj.accumulator(net.target).bits)
         out[d:] = c.reshape(T - d, B, target.size)

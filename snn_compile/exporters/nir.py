@@ -11,7 +11,8 @@ per-step equations under NIR forward Euler at ``dt`` (snnTorch's encoding)::
 so ``load_nir(path, convention="euler", dt=dt)`` (and ``"snntorch"`` at its dt of 1e-4) gives the
 same decays, gains and thresholds back. NIR cannot say how the spike and reset are discretised,
 so every neuron also carries ``metadata["snn_compile"]`` with ``reset``, ``reset_timing``,
-``reset_discards_input``, ``spike_test`` and ``dt`` (and the graph carries ``dt``);
+``reset_discards_input``, ``spike_test`` and ``dt`` (multi-spike neurons ``max_spikes``, 0 for
+no cap; a membrane floor ``v_floor``) and the graph carries ``dt``;
 ``load_nir(path, convention="snn_compile")`` reads them and restores the graph exactly.
 Other tools ignore this metadata (NIR says not to rely on it).
 """
@@ -77,9 +78,14 @@ def _f64(x, shape=None):
 
 
 def _semantics(node, dt):
-    return {META_KEY: {"reset": node.reset, "reset_timing": node.reset_timing,
-                       "reset_discards_input": bool(node.reset_discards_input),
-                       "spike_test": node.spike_test, "dt": dt}}
+    meta = {"reset": node.reset, "reset_timing": node.reset_timing,
+            "reset_discards_input": bool(node.reset_discards_input),
+            "spike_test": node.spike_test, "dt": dt}
+    if node.multi_spike:
+        meta["max_spikes"] = 0 if node.max_spikes is None else int(node.max_spikes)  # 0: no cap
+    if node.v_floor is not None:
+        meta["v_floor"] = _f64(node.v_floor, node.shape)
+    return {META_KEY: meta}
 
 
 def _tau(name, decay, dt, what):

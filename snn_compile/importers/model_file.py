@@ -37,8 +37,8 @@ from torch import nn
 
 from ..errors import ModelFileError, SnnCompileError
 from ..ir import (
-    IF, LI, LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Delay, Flatten, Graph, Input, Node, Output,
-    Scale, Sum, SumPool2d,
+    IF, LI, LIF, Affine, Alpha, AvgPool2d, BatchNorm, Conv2d, CubaLIF, Delay, Flatten, Graph,
+    Identity, Input, MaxPool2d, Node, Output, ReLU, Scale, Sum, SumPool2d,
 )
 from ..ir.graph import from_ordered
 from ..ir.nodes import StateGrid
@@ -48,7 +48,8 @@ from .file_checks import check_archive, check_tensors, conform_fields, pickle_gl
 FORMAT = "snn-compile-model"
 VERSION = 2
 _KINDS = {cls.__name__: cls for cls in (Input, Output, Sum, Affine, Conv2d, SumPool2d, AvgPool2d,
-                                        Flatten, Scale, Delay, LIF, CubaLIF, IF, LI)}
+                                        Flatten, Scale, Delay, LIF, CubaLIF, IF, LI, Alpha,
+                                        BatchNorm, MaxPool2d, Identity, ReLU)}
 _PLAIN = (str, int, float, bool, type(None))
 PICKLE_MESSAGE = ("this file is a pickle that carries code: reading it runs that code. Pass "
                   "--trust-pickle (trust_pickle=True) only if you trust the file, since it runs "

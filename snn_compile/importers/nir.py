@@ -27,39 +27,45 @@ UnsupportedError). A gain other than 1 becomes a :class:`~snn_compile.ir.Scale` 
 ``exp(-dt/tau)`` (exact exponential), per convention.
 
 Conventions (what each framework's own simulation does with the parameters its exporter writes;
-see :data:`CONVENTIONS` for the table):
+see :data:`CONVENTIONS` for the table). Spike, reset and count rules are the IR's (see
+:mod:`snn_compile.ir.nodes`): ``immediate`` is the textbook reset right after each spike,
+``same_step``/``next_step`` are snnTorch's ``reset_delay=False``/``True`` (with its re-test of the
+stored membrane).
 
 ``snntorch`` (1.0.0; exporter hard-codes ``dt = 1e-4``, ``r = tau/dt``, ``w_in = tau_syn/dt``)
     ``beta = 1 - dt/tau``, ``g = r dt/tau``; CubaLIF ``g_syn = w_in dt/tau_syn``,
     ``g_mem = r dt/tau_mem``. Default ``Leaky``/``Synaptic``: subtract reset computed from the
     previous step's membrane (``reset_delay=True``: IR ``next_step``), spike ``v > thr``.
+    snnTorch's exporter drops the reset mode and timing; the NIR paper's Braille networks were
+    trained with ``reset_delay=False`` (``snntorch[reset=zero,reset_timing=same_step]`` and
+    ``snntorch[reset=subtract,reset_timing=same_step]``).
 ``norse`` (dt is a module argument, default 1e-3, not stored; ``r = 1``)
     ``beta = 1 - dt/tau``, ``g = r dt/tau``; CubaLIF (``LIFCell``): the input *jumps* the
     current (``g_syn = w_in``), ``g_mem = r dt/tau_mem``. Spike ``v > thr`` on the updated
     membrane, reset to ``v_reset`` in the same step; the membrane starts at ``v_leak``.
 ``sinabs`` (tau in time steps, ``dt = 1``; ``r = 1``)
-    ``beta = exp(-dt/tau)``, ``g = r`` (``norm_input=False``). Spike ``v >= thr`` on the updated
-    membrane, then ``v -= thr``; the next step decays the reduced membrane, so the subtraction
-    is *decayed*: ``v'[t] = beta v'[t-1] + x[t] - beta thr s[t-1]`` on the pre-reset membrane
-    ``v'``. No IR reset mode does that, so the neuron gets ``reset="none"`` and a feedback edge
-    through a ``<neuron>.reset`` Scale of ``-beta thr`` (exact). Models ``SingleSpike``: Sinabs'
-    default ``MultiSpike`` emits ``floor(v/thr)`` spikes per step and is refused
-    (``sinabs-multispike``).
+    ``beta = exp(-dt/tau)``, ``g = r`` (``norm_input=False``); ``SingleSpike``: spike
+    ``v >= thr`` on the updated membrane, then ``v -= thr`` at once (``immediate``), no floor.
+``sinabs-multispike`` (what ``sinabs.from_nir`` builds: Sinabs' defaults)
+    As ``sinabs`` but ``MultiSpike``: ``s = (v > 0) * trunc(v / thr)`` spikes per step, uncapped
+    (the IR's ``clip(floor(v / thr), 0, None)``), ``v -= s thr``; ``r`` is ignored (gain 1); IF
+    nodes become ``IAF`` with the membrane floor ``min_v_mem = -v_threshold``
+    (``v = relu(v + thr) - thr``), LIF nodes have none.
 ``rockpool`` (dt per module, default 1e-3; ``r = tau exp(-dt/tau)/dt``)
     ``beta = exp(-dt/tau)``, ``g = r dt exp(dt/tau)/tau`` (1 for Rockpool's own export);
     CubaLIF (``LIFTorch``: ``I = beta_syn (I + S)``) ``alpha = exp(-dt/tau_syn)``,
     ``g_syn = w_in exp(-dt/tau_syn)``, ``g_mem`` as ``g``; LI (``ExpSynTorch``) ``g = r dt/tau``.
-    Spike ``v >= thr``, decayed subtraction as for Sinabs. A CubaLIF with this reset becomes an
-    LI current ``<neuron>.syn`` feeding a LIF (the feedback must reach the membrane, not the
-    current). Models ``max_spikes_per_dt=1``; the default multi-spike output is refused
-    (``rockpool-multispike``).
+    ``max_spikes_per_dt=1``: spike ``v >= thr``, ``v -= thr`` at once (``immediate``).
+``rockpool-multispike`` (Rockpool's default ``max_spikes_per_dt = 2**16``)
+    As ``rockpool`` with ``s = (v >= thr) * floor(v / thr)`` capped at 65536, ``v -= s thr``;
+    another cap is the variant ``rockpool[max_spikes=N]``.
 ``spyx`` (1.0.0; ``dt = 1``, ``tau = dt/(1-beta)``, ``r = beta``, which Spyx ignores)
     ``beta = 1 - dt/tau``, gains 1. The spike is taken on the *pre-update* membrane,
     ``s[t] = H(V[t-1] - thr)``, then ``V = beta V + x - s thr``: the IR's next-step-subtract
     neuron whose spikes pass a one-step :class:`~snn_compile.ir.Delay` (``<neuron>.spike_delay``)
     before reaching feed-forward consumers; recurrent consumers read the undelayed spikes through
     the feedback edge, which already lags one step. ``CuBaLIF`` resets before the leak
-    (``V = beta (V - s thr) + I``): decayed subtraction, mapped like Rockpool's CubaLIF.
+    (``V = beta (V - s thr) + I``): an ``immediate`` subtract reset on the delayed spikes.
 ``lava`` (NIR's ``nir_to_lava`` scripts, ``dt = 1e-4``; not verified against Lava here)
     NIR Euler gains and decays, reset to zero in the same step, ``v > thr``, membrane starts at 0.
     The one-step delay of each Lava ``Dense`` is a property of the target, not of this graph.
@@ -69,7 +75,18 @@ see :data:`CONVENTIONS` for the table):
     starts at ``v_reset``.
 ``snn_compile``
     Graphs written by :func:`snn_compile.exporters.nir.export_nir`: the ``euler`` parameter
-    mapping at the stored ``dt``, with the reset mode, timing and spike test stored per node.
+    mapping at the stored ``dt``, with the reset mode, timing, spike test, spike cap and floor
+    stored per node.
+
+**Variants.** A convention's discrete choices can be changed explicitly, never guessed:
+``convention="snntorch[reset=zero,reset_timing=same_step]"`` (the same text works for
+``--nir-convention``) or ``Convention.variant(reset="zero", ...)``. Keys: ``reset``
+(``zero``/``subtract``/``none``), ``reset_timing`` (``same_step``/``next_step``/``immediate``),
+``spike_test`` (``>``/``>=``), ``max_spikes`` (``1`` single spikes, an integer cap, or ``none``
+for uncapped counts; counts need ``immediate``) and ``v_floor`` (``none`` or ``-threshold``).
+The resolved semantics are recorded in ``graph.metadata["nir_convention"]``; when the graph's
+parameters or file name suggest another framework or variant, a sentence is added to
+``graph.metadata["hints"]`` (see :func:`variant_hints`).
 
 Recurrent graphs: a NIR edge that closes a cycle carries the previous step's value (as in
 nirtorch and snnTorch's ``RLeaky``). The IR needs every such feedback edge to start at a neuron,
@@ -80,7 +97,7 @@ source of the feedback (see :func:`_evaluation_order`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -168,104 +185,218 @@ def start_at_reset(node):
 
 # --------------------------------------------------------------------------- conventions
 
+RESETS = ("zero", "subtract", "none")
+TIMINGS = ("same_step", "next_step", "immediate")
+FLOORS = (None, "-threshold")
+VARIANT_KEYS = ("reset", "reset_timing", "spike_test", "max_spikes", "v_floor")
+NEURON_KINDS = ("LIF", "IF", "CubaLIF")
+
 
 @dataclass(frozen=True)
 class Convention:
-    """How one framework discretises NIR's continuous-time neurons (see the module docstring)."""
+    """How one framework discretises NIR's continuous-time neurons (see the module docstring).
+
+    The discrete choices (``reset``, ``reset_timing``, ``spike_test``, ``max_spikes``,
+    ``v_floor``) are the convention's *variant*; :meth:`variant` changes them explicitly."""
 
     name: str
     summary: str
     dt: float | None                  # default time step; None: the caller must give one
     decay: Callable = euler_decay
-    gain: Callable = euler_gain       # LIF / IF / CubaLIF membrane gain (r, tau, dt)
+    gain: Callable = euler_gain       # LIF / CubaLIF membrane gain (r, tau, dt)
     li_gain: Callable | None = None   # LI gain when it differs from ``gain``
+    if_gain: Callable | None = None   # IF gain (r, dt); default r * dt (r for unit-gain ones)
     syn_gain: Callable = euler_syn_gain
     initial_v: Callable = start_at_zero
-    reset: str = "zero"               # "zero" (to v_reset), "subtract" or "decayed_subtract"
-    reset_timing: str = "same_step"
+    reset: str = "zero"               # "zero" (to v_reset), "subtract" or "none"
+    reset_timing: str = "same_step"   # "same_step", "next_step" or "immediate"
     spike_test: str = ">"
+    max_spikes: int | None = 1        # > 1 or None (uncapped): multi-spike counts
+    v_floor: str | None = None        # "-threshold": membrane floor at minus the threshold
+    floor_kinds: tuple = NEURON_KINDS  # NIR node kinds that get the floor
     spike_delay: int = 0              # spike taken on the pre-update membrane (Spyx)
-    refuse: str | None = None         # the framework's behaviour cannot be expressed at all
-    refuse_cuba: str | None = None    # ... for CubaLIF only
-    cuba_reset: str | None = None     # CubaLIF reset when it differs from ``reset``
-    per_node_semantics: bool = False  # read reset/timing/test from our exporter's metadata
+    refuse_cuba: str | None = None    # the framework has no meaning for a CubaLIF
+    cuba_timing: str | None = None    # CubaLIF reset timing when it differs (Spyx)
+    per_node_semantics: bool = False  # read the variant from our exporter's metadata
+    framework: str | None = None      # whose simulation this is (for hints)
+    base: str | None = None           # the convention a variant was made from
+
+    def __post_init__(self):
+        checks = (("reset", RESETS), ("reset_timing", TIMINGS), ("spike_test", (">", ">=")),
+                  ("v_floor", FLOORS))
+        for key, allowed in checks:
+            if getattr(self, key) not in allowed:
+                raise SnnCompileError(f"unknown {key} in NIR convention '{self.name}'",
+                                      value=repr(getattr(self, key)),
+                                      hint=f"use one of {[a for a in allowed]}")
+        cap = self.max_spikes
+        if cap is not None and (isinstance(cap, bool) or int(cap) != cap or cap < 1):
+            raise SnnCompileError(f"max_spikes of NIR convention '{self.name}' must be a "
+                                  "positive integer or none", value=repr(cap))
+        if self.multi_spike and self.reset_timing != "immediate":
+            raise SnnCompileError(f"NIR convention '{self.name}': multi-spike neurons reset "
+                                  "immediately", value=f"reset_timing={self.reset_timing}",
+                                  hint="add reset_timing=immediate to the variant")
+
+    @property
+    def multi_spike(self) -> bool:
+        return self.max_spikes is None or self.max_spikes > 1
+
+    def variant(self, **changes) -> "Convention":
+        """This convention with other discrete choices (keys :data:`VARIANT_KEYS`); its name
+        records them, e.g. ``snntorch[reset=zero,reset_timing=same_step]``."""
+        unknown = sorted(set(changes) - set(VARIANT_KEYS))
+        if unknown:
+            raise SnnCompileError("unknown NIR convention variant key", value=unknown[0],
+                                  hint=f"variant keys: {', '.join(VARIANT_KEYS)}")
+        base = self.base or self.name
+        merged = {k: getattr(self, k) for k in VARIANT_KEYS} | changes
+        original = CONVENTIONS.get(base, self)
+        diff = {k: v for k, v in merged.items() if getattr(original, k) != v}
+        name = base + ("[" + ",".join(f"{k}={_text(v)}" for k, v in diff.items()) + "]"
+                       if diff else "")
+        return replace(self, name=name, base=base, **changes)
+
+    def semantics(self, dt: float) -> dict:
+        """The resolved discretisation, as recorded in ``graph.metadata["nir_convention"]``."""
+        return {"name": self.name, "base": self.base or self.name, "dt": dt,
+                "decay": "exp" if self.decay is exp_decay else "euler",
+                "reset": self.reset, "reset_timing": self.reset_timing,
+                "spike_test": self.spike_test, "max_spikes": self.max_spikes,
+                "v_floor": self.v_floor,
+                "floor_kinds": list(self.floor_kinds) if self.v_floor else [],
+                "spike_delay": self.spike_delay}
 
 
-_MULTI = ("{fw} emits floor(v/threshold) spikes per step; IR neurons emit at most one. "
-          "Use single-spike neurons ({fix}), re-export, and load with convention '{name}'")
+def _text(value) -> str:
+    return "none" if value is None else str(value)
+
+
+_SINABS = dict(dt=1.0, decay=exp_decay, gain=r_gain, reset="subtract", reset_timing="immediate",
+               spike_test=">=", framework="sinabs",
+               refuse_cuba="Sinabs exports LIF without its synaptic current; a NIR CubaLIF has "
+                           "no Sinabs meaning")
+_ROCKPOOL = dict(dt=1e-3, decay=exp_decay, gain=rockpool_gain, li_gain=euler_gain,
+                 syn_gain=rockpool_syn_gain, reset="subtract", reset_timing="immediate",
+                 spike_test=">=", framework="rockpool")
 
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
     Convention("snntorch", "snnTorch 1.0.0 Leaky/Synaptic defaults (dt=1e-4, Euler, subtract "
                "reset from the previous membrane, '>')", dt=1e-4,
-               reset="subtract", reset_timing="next_step"),
+               reset="subtract", reset_timing="next_step", framework="snntorch"),
     Convention("norse", "Norse LIFBox/LIF (dt=1e-3 default, Euler, reset to v_reset, '>', "
                "membrane starts at v_leak; CubaLIF input jumps the current)", dt=1e-3,
-               syn_gain=jump_syn_gain, initial_v=start_at_leak),
+               syn_gain=jump_syn_gain, initial_v=start_at_leak, framework="norse"),
     Convention("sinabs", "Sinabs LIF/IAF with SingleSpike (tau in steps, exp(-1/tau) decay, "
-               "'>=', subtract in the same step)", dt=1.0, decay=exp_decay, gain=r_gain,
-               reset="decayed_subtract", spike_test=">=",
-               refuse_cuba="Sinabs exports LIF without its synaptic current; a NIR CubaLIF "
-                           "has no Sinabs meaning"),
-    Convention("sinabs-multispike", "Sinabs' default MultiSpike (refused)", dt=1.0,
-               refuse=_MULTI.format(fw="Sinabs MultiSpike", fix="spike_fn=SingleSpike",
-                                    name="sinabs")),
+               "'>=', subtract at once, no floor)", **_SINABS),
+    Convention("sinabs-multispike", "what sinabs.from_nir builds: MultiSpike (floor(v/thr) "
+               "spikes, uncapped), subtract at once, gain 1, IAF floor min_v_mem = -threshold",
+               **(_SINABS | dict(gain=unit_gain, if_gain=lambda r, dt: np.ones_like(r),
+                                 max_spikes=None, v_floor="-threshold",
+                                 floor_kinds=("IF",)))),
     Convention("rockpool", "Rockpool LIFNeuronTorch/LIFTorch with max_spikes_per_dt=1 (dt=1e-3 "
-               "default, exp decay, '>=', subtract in the same step)", dt=1e-3,
-               decay=exp_decay, gain=rockpool_gain, li_gain=euler_gain,
-               syn_gain=rockpool_syn_gain, reset="decayed_subtract", spike_test=">="),
-    Convention("rockpool-multispike", "Rockpool's default max_spikes_per_dt=2**16 (refused)",
-               dt=1e-3, refuse=_MULTI.format(fw="Rockpool", fix="max_spikes_per_dt=1",
-                                             name="rockpool")),
+               "default, exp decay, '>=', subtract at once)", **_ROCKPOOL),
+    Convention("rockpool-multispike", "Rockpool's default max_spikes_per_dt=2**16 (floor(v/thr) "
+               "spikes capped at 65536, subtract at once)", **(_ROCKPOOL | dict(
+                   max_spikes=1 << 16))),
     Convention("spyx", "Spyx 1.0.0 (dt=1, Euler, spike on the pre-update membrane, '>', "
                "subtract)", dt=1.0, gain=unit_gain, syn_gain=unit_syn_gain,
                reset="subtract", reset_timing="next_step", spike_delay=1,
-               cuba_reset="decayed_subtract"),
+               cuba_timing="immediate", framework="spyx"),
     Convention("lava", "NIR's nir_to_lava mapping (dt=1e-4, Euler, reset to 0 in the same "
-               "step, '>')", dt=1e-4),
+               "step, '>')", dt=1e-4, framework="lava"),
     Convention("euler", "canonical NIR forward Euler at the given dt (reset to v_reset in the "
                "same step, '>')", dt=None, initial_v=start_at_reset),
     Convention("snn_compile", "graphs written by snn_compile's export_nir (Euler at the stored "
                "dt, per-node reset semantics from metadata)", dt=None,
-               initial_v=start_at_reset, per_node_semantics=True),
+               initial_v=start_at_reset, per_node_semantics=True, framework="snn_compile"),
 )}
 
 
 def get_convention(convention) -> Convention:
-    """Look a convention up by name; anything else is an error listing the choices."""
+    """A convention by name, with an optional variant ``name[key=value,...]``; anything else is
+    an error listing the choices."""
     if isinstance(convention, Convention):
         return convention
-    if convention not in CONVENTIONS:
+    name, changes = _parse_variant(convention) if isinstance(convention, str) else (None, {})
+    if name not in CONVENTIONS:
         choices = ", ".join(sorted(CONVENTIONS))
         raise SnnCompileError(
             "a NIR graph needs the discretisation convention of the framework it came from",
             value=repr(convention),
             hint=f"pass --nir-convention (convention= in Python), one of: {choices}; "
-                 "'euler' also needs --dt")
-    return CONVENTIONS[convention]
+                 "'euler' also needs --dt; a variant is written e.g. "
+                 "'snntorch[reset=zero,reset_timing=same_step]'")
+    conv = CONVENTIONS[name]
+    return conv.variant(**changes) if changes else conv
+
+
+def _parse_variant(text: str) -> tuple[str, dict]:
+    """``"name[key=value,...]"`` -> ``(name, {key: value})`` with typed values."""
+    text = text.strip()
+    if "[" not in text:
+        return text, {}
+    name, _, rest = text.partition("[")
+    if not rest.endswith("]"):
+        raise SnnCompileError("malformed NIR convention variant", value=text,
+                              hint="write name[key=value,key=value]")
+    changes = {}
+    for item in filter(None, (p.strip() for p in rest[:-1].split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            raise SnnCompileError("malformed NIR convention variant", value=item,
+                                  hint="write key=value")
+        changes[key] = _variant_value(key, value)
+    return name.strip(), changes
+
+
+def _variant_value(key: str, value: str):
+    if key == "max_spikes":
+        if value.lower() in ("none", "inf", "uncapped"):
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise SnnCompileError("max_spikes must be an integer or none", value=value) from None
+    if key == "v_floor":
+        return None if value.lower() == "none" else value
+    return value
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def load_nir(path, *, convention: str | None = None, dt: float | None = None) -> Graph:
+def load_nir(path, *, convention: str | Convention | None = None, dt: float | None = None,
+             variant: dict | None = None) -> Graph:
     """Read a ``.nir`` file and return the equivalent IR :class:`~snn_compile.ir.Graph`.
 
     ``convention`` (required) names the framework whose discretisation the graph follows (see
-    the module docstring); ``dt`` overrides the convention's time step and is required for
-    ``euler``. Raises ModelFileError for an unreadable file, UnsupportedError for a node or
-    behaviour the IR cannot express and GraphError for a malformed graph, each naming the file
-    and node.
+    the module docstring), optionally with a variant (``"snntorch[reset=zero]"``); ``variant``
+    changes its discrete choices from Python; ``dt`` overrides the convention's time step and is
+    required for ``euler``. The resolved semantics land in ``graph.metadata["nir_convention"]``
+    and hints about other likely variants in ``graph.metadata["hints"]``. Raises ModelFileError
+    for an unreadable file, UnsupportedError for a node or behaviour the IR cannot express and
+    GraphError for a malformed graph, each naming the file and node.
     """
     conv = get_convention(convention)
+    if variant:
+        conv = conv.variant(**variant)
     nir_graph = _read(path)
     dt = _resolve_dt(conv, dt, nir_graph, path)
+    hints = variant_hints(nir_graph, conv, dt, path)
     try:
-        if conv.refuse:
-            first = next(iter(_neuron_names(nir_graph)), None)
-            raise UnsupportedError(conv.refuse, node=first)
-        graph = _convert(nir_graph, conv, dt)
+        try:
+            graph = _convert(nir_graph, conv, dt)
+        except SnnCompileError as err:
+            framework = [h for h in hints if h.startswith("the neuron parameters look like")]
+            if framework:  # a wrong convention often fails first: say what the graph looks like
+                err.hint = f"{err.hint + '; ' if err.hint else ''}{framework[0]}"
+                err.args = (str(err),)
+            raise
         graph = graph.replace(metadata={"source": "nir", "file": str(path),
-                                        "convention": conv.name, "dt": dt})
+                                        "convention": conv.name, "dt": dt,
+                                        "nir_convention": conv.semantics(dt),
+                                        "hints": hints})
         graph.shapes  # verify now, while the file name is known
     except SnnCompileError as err:
         raise err.at(file=path)
@@ -345,6 +476,105 @@ def _resolve_dt(conv: Convention, dt, nir_graph, path) -> float:
 def _meta(node) -> dict:
     meta = getattr(node, "metadata", None) or {}
     return dict(meta.get(META_KEY, {}) or {})
+
+
+# --------------------------------------------------------------------------- hints
+
+_FP_TOL = 1e-4
+
+
+def _close(a, b) -> bool:
+    a, b = np.broadcast_arrays(_arr(a), _arr(b))
+    return a.size > 0 and bool(np.all(np.abs(a - b) <= _FP_TOL * np.maximum(np.abs(b), 1e-12)))
+
+
+def fingerprint(nir_graph) -> dict[str, str]:
+    """Exporters whose parameter encoding every neuron of ``nir_graph`` matches, each with the
+    evidence (see the NIR ecosystem notes: each exporter writes ``r``/``tau`` its own way)."""
+    import nir
+
+    nodes, _ = _flatten_subgraphs(nir_graph)
+    neurons = [v for v in nodes.values() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.IF))]
+    if not neurons:
+        return {}
+    tests = {
+        "snntorch": ("r = tau/dt at dt = 1e-4", lambda v: _close(v.r * 1e-4 / _tau_mem(v), 1)
+                     and (not isinstance(v, nir.CubaLIF) or _close(v.w_in * 1e-4 / v.tau_syn, 1))),
+        "sinabs": ("r = 1 with tau in time steps",
+                   lambda v: _close(v.r, 1) and (isinstance(v, nir.IF) or np.all(_tau_mem(v) >= 1))),
+        "norse": ("r = 1 with tau in seconds",
+                  lambda v: not isinstance(v, nir.IF) and _close(v.r, 1)
+                  and np.all(_tau_mem(v) < 1)),
+        "rockpool": ("r = tau exp(-dt/tau)/dt at dt = 1e-3",
+                     lambda v: not isinstance(v, nir.IF)
+                     and _close(v.r, _tau_mem(v) * np.exp(-1e-3 / _tau_mem(v)) / 1e-3)),
+        "spyx": ("r = 1 - 1/tau (r = beta at dt = 1)",
+                 lambda v: not isinstance(v, nir.IF) and _close(v.r, 1 - 1 / _tau_mem(v))),
+    }
+    out = {}
+    for fw, (evidence, test) in tests.items():
+        try:
+            with np.errstate(all="raise"):  # tau = 0 and the like: no evidence, no warning
+                if all(test(v) for v in neurons):
+                    out[fw] = evidence
+        except (AttributeError, FloatingPointError, ValueError, ZeroDivisionError):
+            continue
+    return out
+
+
+def _tau_mem(node):
+    return _arr(node.tau_mem if hasattr(node, "tau_mem") else node.tau)
+
+
+def variant_hints(nir_graph, conv: Convention, dt: float, path=None) -> list[str]:
+    """Sentences for the report when the graph suggests another framework or variant than
+    ``conv``: the exporter's parameter fingerprint, reset words in the file name, node
+    metadata, and the framework's usual variant where NIR cannot say which one ran."""
+    hints = []
+    fw = conv.framework
+    meta = _meta(nir_graph)
+    if meta and not conv.per_node_semantics:
+        hints.append("the graph was written by snn_compile's export_nir, which stores the "
+                     "discrete semantics per node: convention 'snn_compile' restores them")
+    prints = fingerprint(nir_graph)
+    if fw in CONVENTIONS and fw not in ("snn_compile", "lava") and prints and fw not in prints:
+        others = "; ".join(f"{k} ({v})" for k, v in prints.items())
+        hints.append(f"the neuron parameters look like an export from {others}, not from "
+                     f"{fw}: check that convention '{conv.name}' is the framework that runs "
+                     "this graph")
+    stem = Path(str(path)).stem.lower() if path is not None else ""
+    for word, reset in (("zero", "zero"), ("subtract", "subtract")):
+        if word in stem and conv.reset != reset and not conv.per_node_semantics:
+            hints.append(f"the file name says '{word}' but convention '{conv.name}' resets "
+                         f"{'to zero' if conv.reset == 'zero' else 'by ' + conv.reset}: if the "
+                         f"network was trained with reset '{reset}', add the variant "
+                         f"reset={reset}")
+    if "nodelay" in stem.replace("_", "") and conv.reset_timing == "next_step":
+        hints.append("the file name says 'noDelay': snnTorch's reset_delay=False is the variant "
+                     "reset_timing=same_step")
+    for name, node in _flatten_subgraphs(nir_graph)[0].items():
+        for key, value in (getattr(node, "metadata", None) or {}).items():
+            text = str(_py(value)).lower()
+            if "reset" in str(key).lower() and any(w in text for w in ("zero", "subtract")):
+                wanted = "zero" if "zero" in text else "subtract"
+                if wanted != conv.reset and not conv.per_node_semantics:
+                    hints.append(f"node '{name}' metadata says {key}={text!r} but convention "
+                                 f"'{conv.name}' resets '{conv.reset}': add the variant "
+                                 f"reset={wanted} if the metadata is right")
+    if conv.base is None:
+        if fw == "snntorch":
+            hints.append("snnTorch's NIR export drops the reset mode and timing; this assumes "
+                         "snnTorch's defaults (subtract, reset_delay=True). snnTorch's own NIR "
+                         "import and the NIR paper's Braille training use reset_delay=False: "
+                         "variant reset_timing=same_step (with reset=zero or reset=subtract)")
+        elif conv.name == "sinabs":
+            hints.append("sinabs.from_nir builds MultiSpike neurons (floor(v/thr) spikes per "
+                         "step) and IAF layers with a membrane floor of -threshold; if the graph "
+                         "ran there, use convention 'sinabs-multispike'")
+        elif conv.name == "rockpool":
+            hints.append("Rockpool's default max_spikes_per_dt is 2**16; if the network was "
+                         "trained with it use 'rockpool-multispike' (or rockpool[max_spikes=N])")
+    return hints
 
 
 # --------------------------------------------------------------------------- graph flattening
@@ -642,22 +872,32 @@ def _delay(name, node, conv, dt):
 # ----- neurons
 
 
-def _semantics(node, conv: Convention, reset: str | None = None) -> dict:
-    """Reset mode, timing and spike test: the convention's, or the node's stored ones."""
-    sem = {"reset": reset or conv.reset, "reset_timing": conv.reset_timing,
-           "spike_test": conv.spike_test, "reset_discards_input": False}
+def _semantics(node, conv: Convention, kind: str, shape, threshold) -> dict:
+    """Reset mode, timing, spike test, spike cap and floor: the convention's, or the node's
+    stored ones (``snn_compile``)."""
+    sem = {"reset": conv.reset, "reset_timing": conv.reset_timing,
+           "spike_test": conv.spike_test, "reset_discards_input": False,
+           "max_spikes": conv.max_spikes}
+    if kind == "CubaLIF" and conv.cuba_timing:
+        sem["reset_timing"] = conv.cuba_timing
+    floor = None
+    if conv.v_floor == "-threshold" and kind in conv.floor_kinds:
+        floor = -np.broadcast_to(threshold, shape)
     if conv.per_node_semantics:
         meta = _meta(node)
-        missing = [k for k in sem if k not in meta]
+        missing = [k for k in ("reset", "reset_timing", "spike_test", "reset_discards_input")
+                   if k not in meta]
         if missing:
             raise UnsupportedError("node lacks snn_compile metadata", value=f"missing {missing}",
                                    hint="this graph was not written by export_nir; choose the "
                                         "exporting framework's convention")
-        sem = {k: _py(meta[k]) for k in sem}
-    if sem["reset"] == "decayed_subtract":  # realised by a feedback Scale, see _assemble
-        sem.update(reset="none", reset_timing="same_step")
+        sem = {k: _py(meta[k]) for k in sem if k in meta} | {"max_spikes": 1}
+        if "max_spikes" in meta:  # files written before multi-spike support have none
+            cap = int(_py(meta["max_spikes"]))
+            sem["max_spikes"] = None if cap == 0 else cap
+        floor = _arr(meta["v_floor"]) if "v_floor" in meta else None
+    sem["v_floor"] = floor
     return sem
-
 
 
 def _py(value):
@@ -693,39 +933,24 @@ def _decay(name, tau, conv, dt, what="tau") -> np.ndarray:
     return beta
 
 
-def _assemble(name, neuron, conv, gain, reset_beta=None, synapse=None) -> _Mapped:
-    """Wire ``neuron`` with its input gain, synaptic current, reset feedback and spike delay.
+def _assemble(name, neuron, conv, gain) -> _Mapped:
+    """Wire ``neuron`` with its input gain and spike delay.
 
     * gain != 1: ``<name>.gain`` Scale in front;
-    * ``synapse``: an LI node ``<name>.syn`` (the synaptic current) between gain and neuron;
-    * ``reset_beta`` (decayed subtraction, ``v = beta (v' - s thr) + x``: Sinabs, Rockpool,
-      Spyx CuBaLIF): the neuron has no reset of its own; its spikes come back through a feedback
-      edge to the ``<name>.reset`` Scale of ``-beta * thr``, giving
-      ``v'[t] = beta v'[t-1] + x[t] - beta thr s[t-1]``: the framework's update written on the
-      pre-reset membrane;
     * ``spike_delay``: ``<name>.spike_delay`` Delay after the neuron (Spyx).
     """
-    chain = []
+    nodes = []
     gain = np.broadcast_to(_arr(gain), neuron.shape)
     if not np.allclose(gain, 1.0, rtol=0, atol=GAIN_TOLERANCE):
-        chain.append(Scale(name=f"{name}.gain", scale=gain))
-    if synapse is not None:
-        chain.append(synapse)
-    chain.append(neuron)
-    edges = [(a.name, b.name) for a, b in zip(chain, chain[1:])]
-    nodes = chain[:-1]
-    if reset_beta is not None:
-        fb = Scale(name=f"{name}.reset",
-                   scale=-np.broadcast_to(reset_beta, neuron.shape) * neuron.threshold)
-        nodes.append(fb)
-        edges += [(name, fb.name), (fb.name, name)]
+        nodes.append(Scale(name=f"{name}.gain", scale=gain))
     nodes.append(neuron)
+    edges = [(a.name, b.name) for a, b in zip(nodes, nodes[1:])]
     exit_ = name
     if conv.spike_delay and getattr(neuron, "spiking", False):
         nodes.append(Delay(name=f"{name}.spike_delay", steps=conv.spike_delay))
         edges.append((name, nodes[-1].name))
         exit_ = nodes[-1].name
-    return _Mapped(nodes, chain[0].name, exit_, feedback=name, edges=edges)
+    return _Mapped(nodes, nodes[0].name, exit_, feedback=name, edges=edges)
 
 
 def _population(node, *keys):
@@ -733,55 +958,46 @@ def _population(node, *keys):
     return tuple(np.broadcast_shapes(*(p.shape for p in params)))
 
 
-def _decayed(reset: str | None, conv: Convention) -> bool:
-    return (reset or conv.reset) == "decayed_subtract"
-
-
 def _lif(name, node, conv, dt):
-    sem = _semantics(node, conv)
     shape = _population(node, "tau", "r", "v_leak", "v_threshold")
     offset = _membrane_offset(name, node, conv)
     beta = _decay(name, node.tau, conv, dt)
-    neuron = LIF(name=name, shape=shape, beta=np.broadcast_to(beta, shape),
-                 threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
-                 bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape), **sem)
+    threshold = np.broadcast_to(_arr(node.v_threshold) - offset, shape)
+    neuron = LIF(name=name, shape=shape, beta=np.broadcast_to(beta, shape), threshold=threshold,
+                 bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
+                 **_semantics(node, conv, "LIF", shape, threshold))
     gain = conv.gain(_arr(node.r), _arr(node.tau), dt)
-    return _assemble(name, neuron, conv, gain, reset_beta=beta if _decayed(None, conv) else None)
+    return _assemble(name, neuron, conv, gain)
 
 
 def _if(name, node, conv, dt):
-    sem = _semantics(node, conv)
     shape = _population(node, "r", "v_threshold")
     offset = _membrane_offset(name, node, conv)
-    neuron = IF(name=name, shape=shape,
-                threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape), **sem)
-    # dv/dt = r S: with no leak the Euler step is r*dt for every convention (Sinabs/Spyx dt=1)
-    gain = _arr(node.r) * (1.0 if conv.gain is unit_gain else dt)
-    return _assemble(name, neuron, conv, gain,
-                     reset_beta=np.ones(shape) if _decayed(None, conv) else None)
+    threshold = np.broadcast_to(_arr(node.v_threshold) - offset, shape)
+    neuron = IF(name=name, shape=shape, threshold=threshold,
+                **_semantics(node, conv, "IF", shape, threshold))
+    if conv.if_gain is not None:
+        gain = conv.if_gain(_arr(node.r), dt)
+    else:  # dv/dt = r S: with no leak the Euler step is r*dt (Sinabs/Spyx: dt = 1)
+        gain = _arr(node.r) * (1.0 if conv.gain is unit_gain else dt)
+    return _assemble(name, neuron, conv, gain)
 
 
 def _cubalif(name, node, conv, dt):
-    """CubaLIF; with a decayed-subtract reset it is split into an LI current and a LIF."""
     if conv.refuse_cuba:
         raise UnsupportedError(conv.refuse_cuba, node=name)
-    reset = conv.cuba_reset or conv.reset
-    sem = _semantics(node, conv, reset)
     shape = _population(node, "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
     offset = _membrane_offset(name, node, conv)
     alpha = np.broadcast_to(_decay(name, node.tau_syn, conv, dt, "tau_syn"), shape)
     beta = np.broadcast_to(_decay(name, node.tau_mem, conv, dt, "tau_mem"), shape)
-    membrane = dict(name=name, shape=shape, beta=beta,
-                    threshold=np.broadcast_to(_arr(node.v_threshold) - offset, shape),
-                    bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
-                    **sem)
+    threshold = np.broadcast_to(_arr(node.v_threshold) - offset, shape)
+    neuron = CubaLIF(name=name, shape=shape, alpha=alpha, beta=beta, threshold=threshold,
+                     bias=np.broadcast_to((1 - beta) * (_arr(node.v_leak) - offset), shape),
+                     **_semantics(node, conv, "CubaLIF", shape, threshold))
     # the current is carried in membrane units (scaled by g_mem), so both gains act on the input
     gain = (conv.syn_gain(_arr(node.w_in), _arr(node.tau_syn), dt)
             * conv.gain(_arr(node.r), _arr(node.tau_mem), dt))
-    if not _decayed(reset, conv):
-        return _assemble(name, CubaLIF(alpha=alpha, **membrane), conv, gain)
-    synapse = LI(name=f"{name}.syn", shape=shape, beta=alpha)
-    return _assemble(name, LIF(**membrane), conv, gain, reset_beta=beta, synapse=synapse)
+    return _assemble(name, neuron, conv, gain)
 
 
 def _li(name, node, conv, dt):

@@ -1,14 +1,21 @@
 """Import snnTorch modules directly (not through NIR) into the float, discrete-time IR.
 
-``from_snntorch(module, input_shape)`` recovers the layer order, converts each layer with the
+``from_snntorch(module, input_shape)`` recovers the data flow, converts each layer with the
 converter registered for its exact type in ``_CONVERTERS``, and returns a verified
 :class:`~snn_compile.ir.Graph` whose float simulation reproduces snnTorch spike for spike.
 
-Layer order: a tree of ``nn.Sequential`` containers is read as written. Any other module is
-run once on a dummy input with forward hooks on its layers; the layers called in the first
-time step, in call order, form the chain, and the hooks check that each layer consumes the
-previous layer's spikes (or a flattened view of them). Anything that is not a chain of
-supported layers is refused with an :class:`~snn_compile.errors.UnsupportedError`.
+Data flow, in this order:
+
+1. a tree of ``nn.Sequential`` containers is read as written (a chain);
+2. any other module is read with ``torch.fx`` (:mod:`.torch_fx`): its ``forward`` for one time
+   step, with layers and snnTorch neurons as leaves. Branches and merges become IR edges: a
+   skip connection, spike-element-wise addition (SEW), several inputs to one population through
+   :class:`~snn_compile.ir.Sum` nodes (PyTorch's ``a + b``, so float rounding is torch's),
+   constant gains as Scale nodes; anything else is refused naming the line of ``forward``;
+3. a ``forward`` that fx cannot read (typically a loop over a time-major input) is run once on
+   a dummy input with forward hooks on its layers: the layers called in the first time step, in
+   call order, form the chain, and the hooks check that each layer consumes the previous
+   layer's spikes (or a flattened view of them).
 
 snnTorch semantics mapped here (snnTorch 1.0.0, ``_neurons/*.py``):
 
@@ -21,6 +28,14 @@ snnTorch semantics mapped here (snnTorch 1.0.0, ``_neurons/*.py``):
   ``Leaky`` zeroes the stored membrane first and keeps the input.
 * Recurrent layers become edges ``fc->lif``, ``lif->rec`` (delay 1) and ``rec->lif``: the
   recurrent synapse reads the previous step's spikes, as ``recurrent(self.spk)`` does.
+* ``Lapicque`` is a LIF: ``mem = x * R * (1 / (R C)) * T + (1 - T / (R C)) * mem`` (its own
+  ``beta`` is not used by the update), always reset from the previous membrane (next step); the
+  factors of the input term become one Scale node each (``<layer>.R``, ``.RC``, ``.T``), in
+  snnTorch's order, skipping factors of exactly 1.
+* ``Alpha`` becomes the IR's :class:`~snn_compile.ir.nodes.Alpha` (two currents).
+* Inference-time layers are imported as what they are and rewritten by passes: BatchNorm
+  (eval mode: running statistics), Dropout/Identity (:class:`~snn_compile.ir.Identity`), ReLU,
+  MaxPool2d.
 """
 
 from __future__ import annotations
@@ -38,7 +53,8 @@ from torch import nn
 from ..errors import GraphError, UnsupportedError
 from ..ir.graph import Graph, verify
 from ..ir.nodes import (
-    LIF, Affine, AvgPool2d, Conv2d, CubaLIF, Flatten, Input, Node, Output, Scale, Shape,
+    LIF, Affine, Alpha, AvgPool2d, BatchNorm, Conv2d, CubaLIF, Flatten, Identity, Input,
+    MaxPool2d, Node, Output, ReLU, Scale, Shape,
 )
 from ..names import check_graph_names
 
@@ -56,13 +72,33 @@ def from_snntorch(module: nn.Module, input_shape, *, example_input: torch.Tensor
     """
     input_shape = tuple(int(d) for d in input_shape)
     builder = _Builder(input_shape)
-    for path, layer in _layers(module, input_shape, example_input):
-        converter = _CONVERTERS.get(type(layer))
-        if converter is None:
-            raise _unsupported_layer(path, layer)
-        converter(builder, path, layer)
-    return builder.finish({"source": "snntorch", "snntorch_version": snn.__version__,
-                           "input_shape": list(input_shape)})
+    metadata = {"source": "snntorch", "snntorch_version": snn.__version__,
+                "input_shape": list(input_shape)}
+    if _is_layer(module) or (example_input is None and _is_sequential_tree(module)):
+        return _chain(builder, _layers(module, input_shape, example_input), metadata)
+    from .torch_fx import NotTraceable, read_forward
+
+    try:
+        output = read_forward(module, builder)
+    except NotTraceable:
+        return _chain(_Builder(input_shape), _traced_layers(module, input_shape, example_input),
+                      metadata)
+    return builder.finish(output, metadata | {"data_flow": "torch.fx"})
+
+
+def _chain(builder: "_Builder", layers, metadata: dict) -> Graph:
+    tail = builder.input
+    for path, layer in layers:
+        tail = convert_layer(builder, path, layer, tail)
+    return builder.finish(tail, metadata)
+
+
+def convert_layer(b: "_Builder", path: str, layer: nn.Module, source: str) -> str:
+    """Add ``layer`` (named ``path``) fed by node ``source``; return its output node's name."""
+    converter = _CONVERTERS.get(type(layer))
+    if converter is None:
+        raise _unsupported_layer(path, layer)
+    return converter(b, path, layer, source)
 
 
 # --------------------------------------------------------------------------- graph building
@@ -70,44 +106,69 @@ def from_snntorch(module: nn.Module, input_shape, *, example_input: torch.Tensor
 
 @dataclass
 class _Builder:
-    """Appends converted layers to a chain, tracking the current output and its shape."""
+    """Collects IR nodes and edges, tracking every node's output shape."""
 
     input_shape: Shape
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple] = field(default_factory=list)
+    shapes: dict = field(default_factory=dict)
+    input: str = "input"
 
     def __post_init__(self):
-        self.nodes.append(Input(name="input", shape=self.input_shape))
-        self.tail, self.shape = "input", self.input_shape
+        self.nodes.append(Input(name=self.input, shape=self.input_shape))
+        self.shapes[self.input] = self.input_shape
 
-    def chain(self, node: Node) -> None:
-        """Append ``node`` fed by the current tail."""
-        self._shape_after(node)
+    def taken(self, name: str) -> bool:
+        return name in self.shapes
+
+    def unique(self, name: str) -> str:
+        """``name``, or ``name_2``, ``name_3``... if it is taken."""
+        if not self.taken(name):
+            return name
+        k = 2
+        while self.taken(f"{name}_{k}"):
+            k += 1
+        return f"{name}_{k}"
+
+    def add(self, node: Node, *sources: str) -> str:
+        """Append ``node`` fed by ``sources`` (summed, as any IR node sums its inputs)."""
+        shapes = {self.shapes[src] for src in sources}
+        if len(shapes) != 1:
+            raise GraphError("inputs of different shapes are added", node=node.name,
+                             value=", ".join(f"{s}: {self.shapes[s]}" for s in sources))
+        self.shapes[node.name] = self._shape_after(node, shapes.pop())
         self.nodes.append(node)
-        self.edges.append((self.tail, node.name))
-        self.tail = node.name
+        self.edges += [(src, node.name) for src in sources]
+        return node.name
 
-    def recurrent(self, neuron: Node, synapse: Node) -> None:
-        """Append a neuron with a recurrent synapse: ``tail->neuron``, ``neuron->syn`` (delay 1:
-        last step's spikes), ``syn->neuron``."""
-        self._shape_after(neuron)
+    def recurrent(self, neuron: Node, synapse: Node, source: str) -> str:
+        """Append a neuron with a recurrent synapse: ``source->neuron``, ``neuron->syn`` (delay
+        1: last step's spikes), ``syn->neuron``."""
+        self.shapes[neuron.name] = self._shape_after(neuron, self.shapes[source])
+        self.shapes[synapse.name] = self.shapes[neuron.name]
         self.nodes += [synapse, neuron]
-        self.edges += [(self.tail, neuron.name), (neuron.name, synapse.name, 1),
+        self.edges += [(source, neuron.name), (neuron.name, synapse.name, 1),
                        (synapse.name, neuron.name)]
-        self.tail = neuron.name
+        return neuron.name
 
-    def _shape_after(self, node: Node) -> None:
+    @staticmethod
+    def _shape_after(node: Node, shape) -> Shape:
         try:
-            self.shape = tuple(node.output_shape(self.shape))
+            return tuple(node.output_shape(shape))
         except GraphError as err:
             raise err.at(node=node.name)
 
-    def finish(self, metadata: dict) -> Graph:
-        """Close the chain with an Output node and verify the graph."""
-        taken = {n.name for n in self.nodes}
-        name = next(n for n in ("output", "output_", "output__") if n not in taken)
+    def finish(self, tail: str, metadata: dict) -> Graph:
+        """Close the graph with an Output node reading ``tail`` and verify it."""
+        name = next(n for n in ("output", "output_", "output__") if not self.taken(n))
+        used = {e[0] for e in self.edges} | {tail}
+        unused = [n.name for n in self.nodes if n.name not in used]
+        if unused:
+            raise UnsupportedError("a layer's output is never used", node=unused[0],
+                                   hint="forward must pass every layer it calls on to the "
+                                        "network's output")
         graph = Graph(tuple(self.nodes) + (Output(name=name),),
-                      tuple(self.edges) + ((self.tail, name),), metadata)
+                      tuple(self.edges) + ((tail, name),), metadata)
         verify(graph)
         return check_graph_names(graph)
 
@@ -228,10 +289,11 @@ def _rsynaptic_reset_delay(path: str, layer: nn.Module) -> bool:
 
 
 # --------------------------------------------------------------------------- converters
+# Each converter adds a layer fed by node ``source`` and returns its output node's name.
 
 
-def _convert_linear(b: _Builder, path: str, layer: nn.Linear) -> None:
-    b.chain(_affine(path, layer))
+def _convert_linear(b: _Builder, path: str, layer: nn.Linear, source: str) -> str:
+    return b.add(_affine(path, layer), source)
 
 
 def _affine(name: str, layer: nn.Linear) -> Affine:
@@ -239,8 +301,8 @@ def _affine(name: str, layer: nn.Linear) -> Affine:
     return Affine(name=name, weight=_array(layer.weight), bias=bias)
 
 
-def _convert_conv2d(b: _Builder, path: str, layer: nn.Conv2d) -> None:
-    b.chain(_conv(path, layer))
+def _convert_conv2d(b: _Builder, path: str, layer: nn.Conv2d, source: str) -> str:
+    return b.add(_conv(path, layer), source)
 
 
 def _conv(name: str, layer: nn.Conv2d) -> Conv2d:
@@ -260,45 +322,110 @@ def _conv(name: str, layer: nn.Conv2d) -> Conv2d:
                   padding=padding, dilation=layer.dilation, groups=layer.groups)
 
 
-def _convert_flatten(b: _Builder, path: str, layer: nn.Flatten) -> None:
+def _convert_flatten(b: _Builder, path: str, layer: nn.Flatten, source: str) -> str:
     if (layer.start_dim, layer.end_dim) != (1, -1):
         raise UnsupportedError("only nn.Flatten(start_dim=1, end_dim=-1) is supported",
                                node=path, value=f"start_dim={layer.start_dim}, "
                                                 f"end_dim={layer.end_dim}")
-    b.chain(Flatten(name=path))
+    return b.add(Flatten(name=path), source)
 
 
-def _convert_avgpool2d(b: _Builder, path: str, layer: nn.AvgPool2d) -> None:
+def _convert_avgpool2d(b: _Builder, path: str, layer: nn.AvgPool2d, source: str) -> str:
     if layer.ceil_mode or not layer.count_include_pad or layer.divisor_override is not None:
         raise UnsupportedError("AvgPool2d needs ceil_mode=False, count_include_pad=True and no "
                                "divisor_override", node=path,
                                value=f"ceil_mode={layer.ceil_mode}, count_include_pad="
                                      f"{layer.count_include_pad}, divisor_override="
                                      f"{layer.divisor_override}")
-    b.chain(AvgPool2d(name=path, kernel_size=layer.kernel_size, stride=layer.stride,
-                      padding=layer.padding))
+    return b.add(AvgPool2d(name=path, kernel_size=layer.kernel_size, stride=layer.stride,
+                           padding=layer.padding), source)
 
 
-def _convert_identity(b: _Builder, path: str, layer: nn.Module) -> None:
+def _convert_maxpool2d(b: _Builder, path: str, layer: nn.MaxPool2d, source: str) -> str:
+    dilation = layer.dilation if isinstance(layer.dilation, tuple) else (layer.dilation,) * 2
+    if layer.ceil_mode or layer.return_indices or tuple(dilation) != (1, 1):
+        raise UnsupportedError("MaxPool2d needs ceil_mode=False, dilation=1 and no "
+                               "return_indices", node=path,
+                               value=f"ceil_mode={layer.ceil_mode}, dilation={layer.dilation}, "
+                                     f"return_indices={layer.return_indices}")
+    return b.add(MaxPool2d(name=path, kernel_size=layer.kernel_size, stride=layer.stride,
+                           padding=layer.padding), source)
+
+
+def _convert_batchnorm(b: _Builder, path: str, layer: nn.modules.batchnorm._BatchNorm,
+                       source: str) -> str:
+    """Eval-mode batch norm (running statistics), whatever mode the module is in."""
+    if layer.running_mean is None or layer.running_var is None:
+        raise UnsupportedError(f"{type(layer).__name__}(track_running_stats=False) normalises "
+                               "with each batch's own statistics, also at inference",
+                               node=path, hint="train with track_running_stats=True")
+    weight = None if layer.weight is None else _array(layer.weight)
+    bias = None if layer.bias is None else _array(layer.bias)
+    return b.add(BatchNorm(name=path, mean=_array(layer.running_mean),
+                           var=_array(layer.running_var), weight=weight, bias=bias,
+                           eps=float(layer.eps)), source)
+
+
+def _convert_identity(b: _Builder, path: str, layer: nn.Module, source: str) -> str:
     """nn.Identity, and dropout, which is the identity at inference."""
+    origin = type(layer).__name__ + (f"(p={layer.p})" if hasattr(layer, "p") else "")
+    return b.add(Identity(name=path, origin=origin), source)
 
 
-def _convert_leaky(b: _Builder, path: str, layer: snn.Leaky) -> None:
-    b.chain(_lif(path, layer, b.shape, discards_input=False))
+def _convert_relu(b: _Builder, path: str, layer: nn.ReLU, source: str) -> str:
+    return b.add(ReLU(name=path), source)
 
 
-def _convert_synaptic(b: _Builder, path: str, layer: snn.Synaptic) -> None:
-    b.chain(_cuba(path, layer, b.shape, reset_delay=layer.reset_delay))
+def _convert_leaky(b: _Builder, path: str, layer: snn.Leaky, source: str) -> str:
+    return b.add(_lif(path, layer, b.shapes[source], discards_input=False), source)
 
 
-def _convert_rleaky(b: _Builder, path: str, layer: snn.RLeaky) -> None:
-    b.recurrent(_lif(path, layer, b.shape, discards_input=True), _recurrent_synapse(path, layer))
+def _convert_synaptic(b: _Builder, path: str, layer: snn.Synaptic, source: str) -> str:
+    return b.add(_cuba(path, layer, b.shapes[source], reset_delay=layer.reset_delay), source)
 
 
-def _convert_rsynaptic(b: _Builder, path: str, layer: snn.RSynaptic) -> None:
+def _convert_rleaky(b: _Builder, path: str, layer: snn.RLeaky, source: str) -> str:
+    return b.recurrent(_lif(path, layer, b.shapes[source], discards_input=True),
+                       _recurrent_synapse(path, layer), source)
+
+
+def _convert_rsynaptic(b: _Builder, path: str, layer: snn.RSynaptic, source: str) -> str:
     reset_delay = _rsynaptic_reset_delay(path, layer)
-    b.recurrent(_cuba(path, layer, b.shape, reset_delay=reset_delay),
-                _recurrent_synapse(path, layer))
+    return b.recurrent(_cuba(path, layer, b.shapes[source], reset_delay=reset_delay),
+                       _recurrent_synapse(path, layer), source)
+
+
+def _convert_lapicque(b: _Builder, path: str, layer: snn.Lapicque, source: str) -> str:
+    """``x * R * (1 / (R C)) * T + (1 - T / (R C)) * mem`` with next-step resets: Scales for
+    the input factors (each multiplication as snnTorch does it) and a LIF of that decay."""
+    shape = b.shapes[source]
+    with torch.no_grad():
+        r, c, t = layer.R, layer.C, layer.time_step
+        factors = {"R": r, "RC": 1 / (r * c), "T": t}
+        decay = 1 - (t / (r * c))
+    tail = source
+    for key, factor in factors.items():
+        value = _per_neuron(path, key, torch.as_tensor(factor).to(torch.float32)
+                            if torch.as_tensor(factor).ndim == 0 else factor, shape)
+        if np.all(value == 1):
+            continue  # x * 1 is x exactly
+        tail = b.add(Scale(name=f"{path}.{key}", scale=value), tail)
+    beta = _per_neuron(path, "1 - T/(RC)", torch.as_tensor(decay).to(torch.float32)
+                       if torch.as_tensor(decay).ndim == 0 else decay, shape)
+    if np.any(beta < 0) or np.any(beta > 1):
+        raise UnsupportedError("Lapicque's decay 1 - T/(RC) lies outside [0, 1]", node=path,
+                               value=f"{float(beta.min()):.4g}..{float(beta.max()):.4g}",
+                               hint="choose R, C and time_step with T <= R*C")
+    fields = _neuron_fields(path, layer, shape, discards_input=True, reset_delay=True)
+    return b.add(LIF(beta=beta, **fields), tail)
+
+
+def _convert_alpha(b: _Builder, path: str, layer: snn.Alpha, source: str) -> str:
+    shape = b.shapes[source]
+    fields = _neuron_fields(path, layer, shape, discards_input=True, reset_delay=True)
+    fields.pop("reset_discards_input")
+    return b.add(Alpha(alpha=_decay(path, "alpha", layer.alpha, shape),
+                       beta=_decay(path, "beta", layer.beta, shape), **fields), source)
 
 
 def _recurrent_synapse(path: str, layer: nn.Module) -> Node:
@@ -326,21 +453,25 @@ _CONVERTERS = {
     nn.Conv2d: _convert_conv2d,
     nn.Flatten: _convert_flatten,
     nn.AvgPool2d: _convert_avgpool2d,
+    nn.MaxPool2d: _convert_maxpool2d,
+    nn.BatchNorm1d: _convert_batchnorm,
+    nn.BatchNorm2d: _convert_batchnorm,
     nn.Identity: _convert_identity,
     nn.Dropout: _convert_identity,
     nn.Dropout1d: _convert_identity,
     nn.Dropout2d: _convert_identity,
+    nn.ReLU: _convert_relu,
     snn.Leaky: _convert_leaky,
     snn.Synaptic: _convert_synaptic,
     snn.RLeaky: _convert_rleaky,
     snn.RSynaptic: _convert_rsynaptic,
+    snn.Lapicque: _convert_lapicque,
+    snn.Alpha: _convert_alpha,
 }
 
 _ADVICE = {
-    nn.MaxPool2d: "max pooling is not supported; use nn.AvgPool2d",
-    nn.MaxPool1d: "max pooling is not supported; use nn.AvgPool2d",
-    nn.BatchNorm1d: "fold the batch norm into the preceding layer's weights before importing",
-    nn.BatchNorm2d: "fold the batch norm into the preceding layer's weights before importing",
+    nn.MaxPool1d: "1-D pooling is not supported; use nn.MaxPool2d or nn.AvgPool2d on (C, H, W)",
+    nn.AvgPool1d: "1-D pooling is not supported; use nn.AvgPool2d on (C, H, W)",
 }
 
 

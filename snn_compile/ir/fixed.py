@@ -71,12 +71,15 @@ def _pair(value) -> tuple[int, int]:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class QInput:
     """The network input and its encoding: 0/1 spikes (``dtype`` uint1) or graded integers
-    ``round(x * scale)`` of ``dtype`` (e.g. int8)."""
+    ``round(x * scale)`` of ``dtype`` (e.g. int8). With ``saturate`` the integers are clipped
+    to ``dtype``'s range (the quantizer chose ``scale`` from the data's distribution, so rare
+    large values saturate, and says how often); without it such values are an error."""
 
     name: str = "input"
     shape: Shape
     dtype: IntType = BINARY
     scale: float = 1.0
+    saturate: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -113,6 +116,8 @@ class QInput:
             return flat.astype(np.int64)
         scaled = np.rint(np.asarray(flat, np.float64) * self.scale)
         lo, hi = self.value_range
+        if self.saturate:
+            return np.clip(scaled, lo, hi).astype(np.int64)
         if scaled.size and (scaled.min() < lo or scaled.max() > hi):
             bad = float(flat.reshape(-1)[np.argmax((scaled < lo) | (scaled > hi))])
             raise SnnCompileError("graded input exceeds the input format",
@@ -387,6 +392,12 @@ class QNetwork:
         return tuple(toposort(names, [(p.source, p.target) for p in self.projections
                                        if p.delay == 0 and p.source != self.input.name]))
 
+    def float_counterparts(self) -> list[QPopulation]:
+        """The populations of :meth:`in_order` the float model has too (not those a pass
+        added, such as a bias source, ``metadata["bias_source"]``)."""
+        added = {self.metadata.get("bias_source")}
+        return [pop for pop in self.in_order() if pop.name not in added]
+
     def in_order(self) -> list[QPopulation]:
         return [self.by_name[name] for name in self.order]
 
@@ -414,6 +425,24 @@ class QNetwork:
 
     def replace(self, **changes) -> "QNetwork":
         return replace(self, **changes)
+
+    def renamed(self, mapping: dict[str, str]) -> "QNetwork":
+        """The same network with populations (and the input) renamed by ``mapping``; a
+        projection named like its target population follows it."""
+        def new(name):
+            return mapping.get(name, name)
+
+        from dataclasses import replace
+
+        pops = [replace(p, name=new(p.name)) for p in self.populations]
+        projs = [replace(p, name=new(p.name) if p.name == p.target else p.name,
+                         source=new(p.source), target=new(p.target)) for p in self.projections]
+        metadata = dict(self.metadata)
+        if "bias_source" in metadata:
+            metadata["bias_source"] = new(metadata["bias_source"])
+        return self.replace(input=replace(self.input, name=new(self.input.name)),
+                            populations=tuple(pops), projections=tuple(projs),
+                            output=new(self.output), metadata=metadata)
 
     def with_population(self, pop: QPopulation) -> "QNetwork":
         return replace(self, populations=tuple(pop if p.name == pop.name else p

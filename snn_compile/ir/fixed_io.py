@@ -4,7 +4,8 @@ A compiled network is a folder (or the two files) ``network.json`` + ``network.n
 
     {"format": "snn-compile-network", "version": 1,
      "target": {...the effective target as data...}, "target_sha256": "...",
-     "input": {"name": "input", "shape": [64], "dtype": "uint1", "scale": 1.0},
+     "input": {"name": "input", "shape": [64], "dtype": "uint1", "scale": 1.0,
+               "saturate": false},           # (files without "saturate": false)
      "populations": [{"name": "1", "lag": 1, "neuron": {"shape": [128], "reset": "zero", ...,
                       "threshold": "npz:1/threshold", ...}, "input_bias": null,
                       "scale": "npz:1/scale"}, ...],
@@ -108,7 +109,8 @@ def network_dict(net: QNetwork) -> tuple[dict, dict[str, np.ndarray]]:
         "format": FORMAT, "version": VERSION,
         "target": net.target.as_dict(), "target_sha256": net.target.sha256,
         "input": {"name": net.input.name, "shape": list(net.input.shape),
-                  "dtype": str(net.input.dtype), "scale": float(net.input.scale)},
+                  "dtype": str(net.input.dtype), "scale": float(net.input.scale),
+                  "saturate": bool(net.input.saturate)},
         "populations": pops, "projections": projs, "output": net.output,
         "metadata": _plain(net.metadata),
     }
@@ -206,7 +208,7 @@ def _build(doc: dict, arrays: dict, origin: str) -> QNetwork:
                              hint="the file was edited; compile the model again")
     inp = doc["input"]
     net_input = QInput(name=str(inp["name"]), shape=tuple(inp["shape"]), dtype=inp["dtype"],
-                       scale=float(inp["scale"]))
+                       scale=float(inp["scale"]), saturate=bool(inp.get("saturate", False)))
     pops = []
     for p in doc["populations"]:
         n = dict(p["neuron"])

@@ -242,6 +242,73 @@ class AvgPool2d(_Pool2d):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class MaxPool2d(_Pool2d):
+    """Window maximum per channel (PyTorch ``max_pool2d``; padding counts as ``-inf``)::
+
+        y[t][c, i, j] = max_{p<kH, q<kW} x_padded[t][c, i*sh+p, j*sw+q]
+
+    Not linear: on 0/1 spikes it is an OR over the window (the pass ``pool_spikes`` makes it a
+    memoryless OR population), after a convolution it pools the synaptic sums (a convolution
+    projection with ``max_pool``, see :mod:`snn_compile.passes.fold`)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BatchNorm(Node):
+    """Batch normalisation at inference (PyTorch ``BatchNorm1d``/``BatchNorm2d`` in eval mode),
+    per channel ``c`` (the sample's first dimension)::
+
+        y[t][c, ...] = (x[t][c, ...] - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]
+
+    computed exactly as ``torch.nn.functional.batch_norm(training=False)`` computes it
+    (``weight``/``bias`` None: 1 and 0). The pass ``fold_batch_norm`` folds it into the Linear
+    or Conv2d before it."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    eps: float = 1e-5
+
+    def __post_init__(self):
+        for key in ("mean", "var", "weight", "bias"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            value = _finite(self.name, key, _array(value))
+            if value.ndim != 1:
+                raise GraphError(f"BatchNorm {key} must hold one value per channel",
+                                 node=self.name, value=f"shape {value.shape}")
+            object.__setattr__(self, key, value)
+        if np.any(self.var < 0):
+            raise GraphError("BatchNorm running variance is negative", node=self.name,
+                             value=float(self.var.min()))
+        object.__setattr__(self, "eps", float(self.eps))
+
+    @property
+    def channels(self) -> int:
+        return int(self.mean.shape[0])
+
+    def output_shape(self, input_shape):
+        if not input_shape or input_shape[0] != self.channels:
+            raise self._mismatch((self.channels,) + tuple(input_shape[1:]), input_shape)
+        return tuple(input_shape)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Identity(Node):
+    """``y[t] = x[t]``: a layer that does nothing at inference (``nn.Identity``, dropout);
+    ``origin`` says which. The pass ``drop_identities`` removes it."""
+
+    origin: str = "Identity"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReLU(Node):
+    """``y[t] = max(x[t], 0)``. On spikes (never negative) it is the identity, which the pass
+    ``drop_identities`` proves and removes; anywhere else it has no spiking equivalent."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Flatten(Node):
     """Row-major (C, H, W order) flatten of everything but batch: ``y[t] = x[t].reshape(-1)``."""
 
@@ -476,6 +543,42 @@ class IF(NeuronNode):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class Alpha(NeuronNode):
+    """snnTorch ``Alpha``: an excitatory and an inhibitory current of opposite sign, whose
+    weighted sum is the membrane (no membrane memory of its own)::
+
+        e'   = alpha * e[t-1] + x[t]                  (excitatory current)
+        i'   = beta * i[t-1] - x[t]                   (inhibitory current)
+        tau  = log(alpha) / (log(beta) - log(alpha)) + 1
+        v'   = tau * (e' + i')
+        r    = H(v[t-1] - thr)                        (next-step reset, snnTorch's only one)
+        reset "zero":      e, i, v = (1 - r) * (e', i', v')
+        reset "subtract":  e = e' - r * thr;  i = (1 - r) * i';  v = v' + r * i[t-1]
+        reset "none":      e, i, v = e', i', v'
+        s[t] = H(v[t] - thr)
+
+    word for word as snnTorch 1.0.0 computes it (``0 <= beta < alpha <= 1``). No hardware
+    target has two synaptic currents: the quantizer refuses it.
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    decays: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.reset_timing != "next_step" or self.multi_spike or self.v_floor is not None:
+            raise GraphError("an Alpha neuron resets in the next step, with single spikes and "
+                             "no floor (snnTorch's only form)", node=self.name,
+                             value=f"reset_timing {self.reset_timing!r}")
+        alpha, beta = np.broadcast_arrays(self.alpha, self.beta)
+        if np.any(alpha <= beta) or np.any(beta < 0) or np.any(alpha > 1):
+            raise GraphError("an Alpha neuron needs 0 <= beta < alpha <= 1", node=self.name,
+                             value=f"alpha {np.min(alpha):.4g}..{np.max(alpha):.4g}, beta "
+                                   f"{np.min(beta):.4g}..{np.max(beta):.4g}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class LI(Node):
     """Leaky integrator readout, no spikes: ``v[t] = beta * v[t-1] + x[t] + bias``; ``y[t] = v[t]``."""
 
@@ -495,8 +598,9 @@ class LI(Node):
         return self.shape
 
 
-NEURON_TYPES = (LIF, CubaLIF, IF)
+NEURON_TYPES = (LIF, CubaLIF, IF, Alpha)
 SYNAPSE_TYPES = (Affine, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale)
+INFERENCE_TYPES = (BatchNorm, Identity, ReLU, MaxPool2d)  # rewritten or removed by passes
 
 
 def _first_bad(arr: np.ndarray) -> str:

@@ -26,21 +26,30 @@ from typing import Any, Callable
 from ..errors import SnnCompileError
 from ..ir.fixed import QNetwork
 from ..ir.graph import Graph, verify
+from .bias_source import add_bias_sources
+from .batchnorm import fold_batch_norm
 from .cleanup import drop_output_delays
 from .delays import assign_delays
 from .group import group_populations
+from .identities import drop_identities
+from .maxpool import pool_spikes
 from .populations import PopulationGraph
 
 
 @dataclass
 class Context:
-    """What passes may read (target, calibration data, the imported graph) and write (notes)."""
+    """What passes may read (target, calibration data, the float graph) and write (notes).
+
+    ``float_graph`` starts as the imported graph; :func:`run_pipeline` replaces it by each float
+    pass's output (same spikes by the passes' contracts), so that later passes and calibration
+    see the neuron layers the population graph has (e.g. the OR layers of ``pool_spikes``)."""
 
     target: Any = None
     calibration: Any = None
     float_graph: Graph | None = None
     notes: list = field(default_factory=list)
     report: list = field(default_factory=list)
+    input_report: Any = None  # the quantizer's InputReport
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,12 @@ def _quantize(pg, ctx: Context):
 
 PIPELINE: tuple[Pass, ...] = (
     # float graph -> float graph
+    Pass("drop_identities", lambda g, ctx: drop_identities(g, ctx.notes)),  # first: dropout,
+    #   identities and ReLUs on spikes must not hide a batch norm's or max pool's neighbour
+    Pass("fold_batch_norm", lambda g, ctx: fold_batch_norm(g, ctx.notes)),  # before grouping:
+    #   the folded Linear/Conv2d then folds into a projection like any other
+    Pass("pool_spikes", lambda g, ctx: pool_spikes(g, ctx.notes)),  # before grouping: it adds
+    #   an OR population, which grouping and the delays must see
     Pass("drop_output_delays", lambda g, ctx: drop_output_delays(g)),  # before grouping: a
     #   delay after the last layer is an output latency, not a projection
     # float graph -> population graph: linear chains folded into projections
@@ -64,7 +79,13 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("assign_delays", lambda pg, ctx: assign_delays(pg, ctx.target)),
     # population graph -> QNetwork (needs the delays for QAT grids' time alignment)
     Pass("quantize", _quantize),
+    # a synaptic-current bias as spikes of a constant source, where the target has no such
+    # bias (Loihi 2); after quantizing: it needs the integer biases and every population's lag
+    Pass("bias_sources", lambda net, ctx: add_bias_sources(net)),
 )
+
+#: The passes that rewrite the float graph (the float reference the check runs).
+FLOAT_PASSES: tuple[Pass, ...] = PIPELINE[:[p.name for p in PIPELINE].index("group_populations")]
 
 VERIFIERS = {
     Graph: verify,
@@ -80,6 +101,8 @@ def run_pipeline(ir, ctx: Context, passes=PIPELINE):
         try:
             ir = p.run(ir, ctx)
             VERIFIERS[type(ir)](ir)
+            if isinstance(ir, Graph):
+                ctx.float_graph = ir
         except SnnCompileError as err:
             if getattr(err, "passes", None) is None:
                 err.passes = done + [p.name]
@@ -88,4 +111,10 @@ def run_pipeline(ir, ctx: Context, passes=PIPELINE):
     return ir
 
 
-__all__ = ["PIPELINE", "Pass", "Context", "run_pipeline"]
+def float_reference(graph: Graph, target=None) -> Graph:
+    """The imported graph after :data:`FLOAT_PASSES`: the float model whose populations a
+    compiled network has (what ``check --network`` compares a saved network with)."""
+    return run_pipeline(graph, Context(target=target, float_graph=graph), FLOAT_PASSES)
+
+
+__all__ = ["PIPELINE", "FLOAT_PASSES", "Pass", "Context", "run_pipeline", "float_reference"]

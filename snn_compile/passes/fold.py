@@ -5,14 +5,19 @@ becomes the cheapest projection that computes it:
 
 * **elementwise** when it holds only Scale (and Flatten/Sum, which do not change a flat vector);
 * **conv** for a Conv2d (or a lone pooling, a depthwise convolution) followed by at most one
-  average/sum pooling and by Scales that are uniform per output channel;
+  average/sum pooling and by Scales that are uniform per output channel; a Conv2d (or a lone
+  1x1 identity) followed by a **max** pooling keeps the pooling as the projection's ``max_pool``
+  (the maximum of the integer sums over each window; per-channel gains after it must be
+  non-negative, so that they commute with the maximum);
 * **dense** otherwise, composed node by node (Affine products, Scales on rows or columns); a
   convolution or pooling inside a dense path is expanded by applying it to a unit basis, after
   checking the matrix fits :data:`DENSE_LIMIT` entries.
 
 Biases are not folded here: a node's bias reaches its population once however many paths pass
 through it, so :mod:`.group` evaluates the whole linear subgraph on zero input instead
-(:func:`apply_chain`).
+(:func:`apply_chain`). A max pooling passes a convolution's per-channel bias on unchanged
+(``max(y + b) = max(y) + b``), so that evaluation holds for it too; :mod:`.group` makes sure a
+max pooling has a single path through it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ..ir.fixed import ConvGeometry
 
 DENSE_LIMIT = 1 << 28  # entries of a folded dense matrix (2 GB of float64)
 LINEAR = (n.Affine, n.Conv2d, n.SumPool2d, n.AvgPool2d, n.Flatten, n.Scale, n.Sum)
+FOLDABLE = LINEAR + (n.MaxPool2d,)  # max pooling folds into a convolution projection
 POOLS = (n.SumPool2d, n.AvgPool2d)
 
 
@@ -61,6 +67,10 @@ def _sumpool(node, t, bias: bool):
     return _avgpool(node, t, bias) * (node.kernel_size[0] * node.kernel_size[1])
 
 
+def _maxpool(node, t, bias: bool):
+    return _torch().nn.functional.max_pool2d(t, node.kernel_size, node.stride, node.padding)
+
+
 def _scale(node, t, bias: bool):
     return t * _torch().from_numpy(np.array(node.scale, np.float64))
 
@@ -68,7 +78,7 @@ def _scale(node, t, bias: bool):
 APPLY = {
     n.Affine: _affine, n.Conv2d: _conv, n.SumPool2d: _sumpool, n.AvgPool2d: _avgpool,
     n.Flatten: lambda node, t, bias: t.reshape(t.shape[0], -1), n.Scale: _scale,
-    n.Sum: lambda node, t, bias: t,
+    n.Sum: lambda node, t, bias: t, n.MaxPool2d: _maxpool,
 }
 
 
@@ -95,6 +105,8 @@ def fold_chain(chain, in_shape, owner: str) -> tuple[str, np.ndarray, ConvGeomet
     out_shape = output_shape(chain, in_shape)
     if all(isinstance(node, (n.Scale, n.Flatten)) for node in chain):
         return "elementwise", _elementwise(chain, in_shape, out_shape), None
+    if any(isinstance(node, n.MaxPool2d) for node in chain):
+        return ("conv",) + _fold_max_pool(chain, tuple(in_shape), owner)
     conv = _fold_conv(chain, tuple(in_shape))
     if conv is not None:
         return ("conv",) + conv
@@ -163,6 +175,44 @@ def _fold_conv(chain, in_shape):
             folded[:, :, a * s1h:a * s1h + kh, b * s1w:b * s1w + kw] += w * gain
     stride = (s1h * pool.stride[0], s1w * pool.stride[1])
     return folded, ConvGeometry(in_shape=in_shape, stride=stride, padding=first.padding)
+
+
+def _fold_max_pool(chain, in_shape, owner: str):
+    """``[Conv2d, Scale..., MaxPool2d, Scale...]`` (or a lone ``MaxPool2d``, as a 1x1 identity
+    depthwise convolution) as one convolution with ``max_pool``; UnsupportedError otherwise."""
+    at = next(i for i, node in enumerate(chain) if isinstance(node, n.MaxPool2d))
+    pool, before, after = chain[at], list(chain[:at]), list(chain[at + 1:])
+    where = f"max pooling '{pool.name}'"
+    if pool.padding != (0, 0):
+        raise UnsupportedError(f"{where} pads its input; a pooled projection cannot",
+                               node=owner, value=f"padding {pool.padding}",
+                               hint="use MaxPool2d(padding=0), or pad in the convolution")
+    if len(in_shape) != 3:
+        raise UnsupportedError(f"{where} needs a (C, H, W) source", node=owner,
+                               value=f"source shape {in_shape}")
+    if not before:
+        c = in_shape[0]
+        weight, geo = np.ones((c, 1, 1, 1)), ConvGeometry(in_shape=in_shape, groups=c)
+    else:
+        folded = _fold_conv(before, in_shape) if isinstance(before[0], n.Conv2d) else None
+        if folded is None or any(isinstance(x, POOLS) for x in before):
+            names = " -> ".join(type(x).__name__ for x in chain)
+            raise UnsupportedError(f"{where} can only pool the sums of one convolution (or a "
+                                   "layer's output directly)", node=owner,
+                                   value=f"chain {names}",
+                                   hint="put the MaxPool2d right after a Conv2d (its batch norm "
+                                        "is folded first) or after a neuron layer")
+        weight, geo = folded
+    for scale in after:
+        gain = _channel_gain(scale, weight.shape[0]) if isinstance(scale, n.Scale) else None
+        if gain is None or np.any(gain < 0):
+            raise UnsupportedError(f"only non-negative per-channel gains may follow {where}",
+                                   node=owner, value=type(scale).__name__,
+                                   hint="end the pooled path at the neuron layer")
+        weight = weight * gain.reshape(-1, 1, 1, 1)
+    from dataclasses import replace
+
+    return weight, replace(geo, max_pool=(pool.kernel_size, pool.stride))
 
 
 def _dense(chain, in_shape, out_shape, owner: str) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Requires: a verified float graph with one Input and one Output; every cycle passes through a
 neuron (LIF, CubaLIF, IF, LI); nothing but neurons, linear nodes (Affine, Conv2d, SumPool2d,
-AvgPool2d, Flatten, Scale, Sum) and Delay nodes.
+AvgPool2d, Flatten, Scale, Sum), max poolings (each with a single path through it from one
+source, so that it stays inside one projection) and Delay nodes.
 
 Guarantees: one :class:`~.populations.Population` per neuron node; for every path from a
 population (or the input) to a population through linear nodes, one projection computing that
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir import nodes as n
 from ..ir.graph import Graph
-from .fold import LINEAR, apply_chain, fold_chain
+from .fold import FOLDABLE, apply_chain, fold_chain
 from .populations import Population, PopulationGraph, Projection
 
 POPULATION_NODES = (n.NeuronNode, n.LI)
@@ -33,9 +34,11 @@ def group_populations(graph: Graph) -> PopulationGraph:
         raise UnsupportedError("hardware lowering needs exactly one Input and one Output",
                                value=f"{len(inputs)} inputs, {len(outputs)} outputs")
     for node in graph.nodes:
-        if not isinstance(node, POPULATION_NODES + LINEAR + (n.Delay, n.Input, n.Output)):
+        if not isinstance(node, POPULATION_NODES + FOLDABLE + (n.Delay, n.Input, n.Output)):
             raise UnsupportedError(f"{type(node).__name__} nodes cannot be lowered to hardware",
-                                   node=node.name)
+                                   node=node.name, hint=_ADVICE.get(type(node), None))
+        if isinstance(node, n.MaxPool2d):
+            _single_path(graph, node)
     source_name = inputs[0].name
     populations, projections = [], []
     for node in graph.in_order():
@@ -56,6 +59,29 @@ def group_populations(graph: Graph) -> PopulationGraph:
     return PopulationGraph(input=inputs[0], populations=tuple(populations),
                            projections=tuple(projections), output=output,
                            metadata=dict(graph.metadata))
+
+
+_ADVICE = {
+    n.BatchNorm: "run the pass fold_batch_norm first (snn_compile.quantize does)",
+    n.Identity: "run the pass drop_identities first (snn_compile.quantize does)",
+    n.ReLU: "run the pass drop_identities first (snn_compile.quantize does)",
+}
+
+
+def _single_path(graph: Graph, pool) -> None:
+    """A max pooling must see one source through one chain: the maximum of a sum of several
+    paths cannot be split into one projection per path."""
+    name = pool.name
+    while True:
+        edges = graph.incoming(name)
+        if len(edges) != 1:
+            raise UnsupportedError("max pooling over the sum of several inputs", node=pool.name,
+                                   value=f"'{name}' sums {[e.src for e in edges]}",
+                                   hint="pool each input before adding them, or pool the "
+                                        "spikes of the layer they feed")
+        name = edges[0].src
+        if _is_leaf(graph[name]):
+            return
 
 
 def _is_leaf(node) -> bool:
@@ -117,8 +143,9 @@ def _projections(graph: Graph, node, paths, shapes) -> list[Projection]:
 
 
 def _name(target: str, source: str, chain, delay: int) -> str:
-    """The projection's name: its linear node when there is exactly one, else source->target."""
-    linear = [c.name for c in chain if not isinstance(c, (n.Flatten, n.Sum))]
+    """The projection's name: its linear node when there is exactly one (a max pooling does not
+    count: it belongs to its convolution), else source->target."""
+    linear = [c.name for c in chain if not isinstance(c, (n.Flatten, n.Sum, n.MaxPool2d))]
     if len(linear) == 1:
         return linear[0]
     return f"{source}->{target}" + (f"@{delay}" if delay else "")

@@ -12,7 +12,7 @@ scale, weight error, threshold and decay rounding, and the headroom on the calib
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -22,17 +22,29 @@ from ..ir.graph import Graph
 from ..passes import Context, run_pipeline
 from ..targets import Target
 from .adopt import adopt_population, grid_datapath
-from .calibration import check_calibration, input_encoding, state_ranges
+from .calibration import (
+    InputReport, check_calibration, input_cost, input_encoding, state_ranges,
+)
 from .population import LayerReport, quantize_population
 from .scales import round_grid, weight_grid
 
-__all__ = ["quantize", "Quantized", "LayerReport", "grid_datapath", "round_grid", "weight_grid"]
+__all__ = ["quantize", "Quantized", "LayerReport", "InputReport", "grid_datapath", "round_grid",
+           "weight_grid"]
 
 
 @dataclass
 class Quantized:
+    """The quantized network, one :class:`LayerReport` per population, the input encoding's
+    :class:`~.calibration.InputReport` (``input.costs_accuracy()`` is the verdict hook), the
+    notes of the passes and the importer (NIR convention variant, hints, folds) and the float
+    graph as the float passes left it: same spikes as the imported one, and a float layer for
+    every population (e.g. the OR layers of max pooling of spikes), so compare with it."""
+
     network: QNetwork
     report: list[LayerReport]
+    input: InputReport | None = None
+    notes: list = field(default_factory=list)
+    float_graph: Graph | None = None  # after the float passes: every population has its layer
 
     def report_dict(self) -> list[dict]:
         return [asdict(r) for r in self.report]
@@ -48,13 +60,30 @@ def quantize(graph: Graph, target: Target, calibration: np.ndarray | None = None
     network = run_pipeline(graph, ctx)
     if source_sha256:
         network = network.replace(metadata={**network.metadata, "source_sha256": source_sha256})
-    return Quantized(network=network, report=ctx.report)
+    if ctx.input_report is not None and calibration is not None:
+        input_cost(ctx.float_graph, calibration, network.input, ctx.input_report)
+    return Quantized(network=network, report=ctx.report, input=ctx.input_report,
+                     notes=_import_notes(graph) + ctx.notes, float_graph=ctx.float_graph)
+
+
+def _import_notes(graph: Graph) -> list[str]:
+    """What the importer decided that a report must show (NIR convention variant, hints)."""
+    meta, out = graph.metadata, []
+    sem = meta.get("nir_convention")
+    if sem:
+        out.append(f"NIR convention {sem['name']}: dt {sem['dt']:g}, {sem['decay']} decay, "
+                   f"reset {sem['reset']} ({sem['reset_timing']}), spike test "
+                   f"'{sem['spike_test']}', max spikes {sem['max_spikes'] or 'uncapped'}"
+                   + (f", membrane floor {sem['v_floor']} on {sem['floor_kinds']}"
+                      if sem.get("v_floor") else ""))
+    out += [f"hint: {h}" for h in meta.get("hints", ())]
+    return out
 
 
 def quantize_populations(pg, ctx: Context) -> QNetwork:
     """The lowering pipeline's last pass: population graph -> QNetwork (reports into ctx)."""
     target, calibration = ctx.target, ctx.calibration
-    encoding = input_encoding(pg, target, calibration)
+    encoding, ctx.input_report = input_encoding(pg, target, calibration)
     fed_by_input = {p.target for p in pg.projections if p.source == pg.input.name}
     if not encoding.binary:
         gridded = [p.name for p in pg.populations

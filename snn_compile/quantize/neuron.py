@@ -63,11 +63,20 @@ class FloatNeuron:
         return int(np.prod(self.shape))
 
 
+_MODEL_ADVICE = {
+    "Alpha": "snnTorch's Alpha neuron keeps two synaptic currents (excitatory and inhibitory) "
+             "and no membrane of its own, which no target datapath has; train with "
+             "snn.Synaptic (one current) or snn.Leaky for hardware",
+}
+
+
 def check_model(neuron: FloatNeuron, target: Target) -> None:
     if neuron.kind not in target.features.neuron_models:
+        advice = _MODEL_ADVICE.get(neuron.kind)
         raise UnsupportedError(f"neuron model {neuron.kind} is not supported by target "
                                f"'{target.name}'", node=neuron.name,
-                               hint=f"supported: {target.features.neuron_models}")
+                               hint=(advice + "; " if advice else "")
+                               + f"supported: {target.features.neuron_models}")
 
 
 def map_features(neuron: FloatNeuron, target: Target) -> tuple[FloatNeuron, bool]:
@@ -121,15 +130,11 @@ def _extra_features(neuron: FloatNeuron, target: Target, notes: list) -> list[st
                                    value=f"max_spikes {neuron.max_spikes}",
                                    hint="use single-spike neurons (e.g. Sinabs SingleSpike, "
                                         "Rockpool max_spikes_per_dt=1) or an FPGA/cpu target")
-        cap = feats.max_spikes if neuron.max_spikes is None else neuron.max_spikes
-        if cap > feats.max_spikes:
-            raise UnsupportedError(f"target '{target.name}' sends at most {feats.max_spikes} "
-                                   "spikes per step", node=neuron.name,
-                                   value=f"max_spikes {neuron.max_spikes}",
-                                   hint="cap the spike count lower when training")
-        if neuron.max_spikes is None:
-            notes.append(f"uncapped multi-spike output capped at {cap} spikes per step (the "
-                         "target's spike payload); larger counts saturate")
+        if neuron.max_spikes is None or neuron.max_spikes > feats.max_spikes:
+            what = ("uncapped multi-spike output" if neuron.max_spikes is None else
+                    f"multi-spike output (the model caps it at {neuron.max_spikes})")
+            notes.append(f"{what} capped at {feats.max_spikes} spikes per step (the target's "
+                         "spike payload); larger counts saturate")
         if "multi_spike" in feats.custom_features:
             used.append("multi-spike output")
     if neuron.v_floor is not None:
@@ -146,7 +151,8 @@ def spike_cap(neuron: FloatNeuron, target: Target) -> int:
     """The fixed-point ``max_spikes`` of a population."""
     if not neuron.multi_spike:
         return 1
-    return target.features.max_spikes if neuron.max_spikes is None else int(neuron.max_spikes)
+    cap = target.features.max_spikes
+    return cap if neuron.max_spikes is None else min(int(neuron.max_spikes), cap)
 
 
 def require_shared(neuron: FloatNeuron, target: Target) -> None:

@@ -93,13 +93,14 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         raise QuantizationError("threshold must be positive", node=name,
                                 value=float(neuron.threshold.min()))
     projections = scaled_projections(pg, pop, input_unit)
+    _check_max_pool(projections, target)
     v_bias = neuron.bias.reshape(-1).copy()
     syn_bias = np.broadcast_to(pop.bias, (neuron.size,)).copy()
     input_bias_float = None
     if np.any(syn_bias):
         if not neuron.cuba:
             v_bias += syn_bias  # without current memory the synaptic bias is a voltage bias
-        elif target.features.synapse_bias:
+        elif target.features.synapse_bias or target.features.bias_source:
             input_bias_float = syn_bias
         else:
             raise UnsupportedError(f"target '{target.name}' cannot add a bias to the synaptic "
@@ -110,7 +111,7 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
     has_conv = any(p.kind == "conv" for p in projections)
     exp_lo, exp_hi = exponent_range(target, has_conv)
     per_neuron = target.weights.scale_granularity == "neuron"
-    if not per_neuron:
+    if not per_neuron and target.features.neuron_groups == 1:
         require_shared(neuron, target)
     even, top = weight_grid(target, [p.weight for p in projections])
     wmax = weight_peak(projections, neuron.shape, per_neuron)
@@ -146,10 +147,12 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         if fmt.u_decay_range[0] > 0:
             raise UnsupportedError(f"target '{target.name}' has no neuron without current "
                                    "memory", node=name)
+    if not per_neuron:
+        _check_groups(name, target, m_u if neuron.cuba else 0, m_v, thr_int, (neuron.size,),
+                      notes)
     input_bias = None
     if input_bias_float is not None:
-        input_bias = np.rint(input_bias_float * scale_flat
-                             / 2.0 ** fmt.activation_shift).astype(np.int64)
+        input_bias = _input_bias(name, target, input_bias_float, scale_flat, notes)
     shape = neuron.shape
     qneuron = QNeuron(
         shape=shape, decay_u=reg.compact(m_u, shape), decay_v=reg.compact(m_v, shape),
@@ -178,6 +181,52 @@ def quantize_population(pg, pop, target: Target, input_unit: float, ranges: dict
         (ranges["i"] if neuron.cuba else ranges["current"]) * s_max / fmt.u.max,
         custom_neuron=custom, notes=notes)
     return qpop, qprojs, report
+
+
+def _input_bias(name: str, target: Target, bias: np.ndarray, scale_flat, notes: list):
+    """The synaptic-current bias in synaptic-input units ``a``: ``round(bias * S / 2**shift)``,
+    on a bias source's weight grid where the target adds it that way."""
+    shift = 2.0 ** target.neuron.activation_shift
+    values = bias * scale_flat / shift
+    if target.features.synapse_bias:
+        return np.rint(values).astype(np.int64)
+    ints = reg.encode_source_bias(values, target, name)
+    err = float(np.max(np.abs(ints * shift / scale_flat - bias), initial=0.0))
+    notes.append(f"bias on the synaptic current added by a bias-source population (a neuron "
+                 f"spiking every step, weights = bias, max rounding error {err:.3g})")
+    return ints
+
+
+def _check_groups(name: str, target: Target, m_u, m_v, thr_int, shape, notes: list) -> None:
+    """A per-layer-register target runs distinct decays/thresholds as neuron groups (one
+    register set each), up to ``features.neuron_groups``; refused with the numbers beyond."""
+    groups = len(reg.parameter_groups(shape, m_u, m_v, thr_int))
+    limit = target.features.neuron_groups
+    if groups > limit:
+        raise UnsupportedError(
+            f"target '{target.name}' holds one decay and threshold register set per neuron "
+            f"group, at most {limit} groups per layer; this layer needs {groups}", node=name,
+            value=f"{groups} distinct (current decay, voltage decay, threshold) sets over "
+                  f"{int(np.prod(shape))} neurons: {groups} neuron processes, at least "
+                  f"{groups} cores",
+            hint="train with a shared beta and threshold (scalars, not learned per neuron) or "
+                 "pick a target with per-neuron registers (cpu, FPGA)")
+    if groups > 1:
+        notes.append(f"per-neuron decays/thresholds: {groups} register sets, run as {groups} "
+                     "neuron groups (one neuron process each)")
+
+def _check_max_pool(projections, target: Target) -> None:
+    """Max pooling of synaptic sums only where the target can take a maximum."""
+    for proj in projections:
+        if proj.conv is not None and proj.conv.max_pool is not None \
+                and not target.features.max_pool:
+            raise UnsupportedError(f"target '{target.name}' cannot take the maximum of synaptic "
+                                   "sums (max pooling after a convolution, before the neuron "
+                                   "layer)", node=proj.name,
+                                   value=f"max_pool kernel {proj.conv.max_pool[0]}",
+                                   hint="pool the spikes instead (Conv2d -> neuron -> "
+                                        "MaxPool2d, computed exactly as an OR layer), or use "
+                                        "AvgPool2d (folded into the convolution), and retrain")
 
 
 def _floor(neuron: FloatNeuron, thr_int, scale_flat, target: Target):

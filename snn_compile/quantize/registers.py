@@ -84,3 +84,71 @@ def compact(values: np.ndarray, shape) -> np.ndarray:
     if flat.size and np.all(flat == flat[0]):
         return np.array(flat[0])
     return flat.reshape(shape)
+
+
+def parameter_groups(shape, *registers) -> list[np.ndarray]:
+    """Neurons that share every register of ``registers`` (arrays broadcasting to ``shape``,
+    e.g. current decay, voltage decay, threshold): flat neuron indices, ascending, one array per
+    distinct register set, the sets ordered by their first neuron."""
+    size = int(np.prod(shape))
+    keys = np.stack([np.broadcast_to(np.asarray(r, np.int64), shape).reshape(-1)
+                     for r in registers], axis=1) if registers else np.zeros((size, 1), np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == g) for g in np.argsort(first)]
+
+
+# ----------------------------------------------------------------------------- bias sources
+#
+# A target without a synaptic-current bias but with ``features.bias_source`` adds the bias as
+# the input of a projection from a neuron that spikes every step: the bias is ``w << e`` with
+# ``w`` a weight of the target's grid and ``e`` a weight exponent (see passes/bias_source.py).
+
+
+def _source_bias_range(mixed: bool, target) -> tuple[int, int, bool]:
+    """``(lo, hi, even)`` of a bias-source weight: symmetric, even when both signs occur on a
+    target that keeps only even mixed-sign weights."""
+    top = target.weights.type.max
+    even = mixed and target.weights.mixed_sign_even
+    return (-top - 1, top - 1, True) if even else (-top, top, False)
+
+
+def _source_exponents(target) -> range:
+    return range(max(0, target.weights.exp_min), target.weights.exp_max + 1)
+
+
+def encode_source_bias(bias: np.ndarray, target, name: str) -> np.ndarray:
+    """Float ``bias`` (synaptic-input units) as integers ``w << e`` of a bias source: ``e`` the
+    smallest exponent for which every rounded ``w`` fits the weight grid."""
+    bias = np.asarray(bias, np.float64)
+    lo, hi, even = _source_bias_range(bool(np.any(bias > 0) and np.any(bias < 0)), target)
+    step = 2 if even else 1
+    for e in _source_exponents(target):
+        w = np.rint(bias / (step << e)).astype(np.int64) * step
+        if w.min(initial=0) >= lo and w.max(initial=0) <= hi:
+            return w << e
+    raise QuantizationError("synaptic-current bias does not fit the bias source's weights",
+                            node=name, value=f"max |bias| = {np.abs(bias).max():.6g} state "
+                                             f"units > {hi} << {target.weights.exp_max} = "
+                                             f"{hi << target.weights.exp_max}",
+                            hint="reduce the bias, or the layer's weights (a smaller weight "
+                                 "range gives the bias more room)")
+
+
+def source_bias_weights(values: np.ndarray, target, name: str) -> tuple[np.ndarray, int]:
+    """``(w, e)`` with ``w << e == values`` exactly (integers in synaptic-input units), ``w`` on
+    the target's weight grid; QuantizationError with the numbers when there is none."""
+    values = np.asarray(values, np.int64)
+    lo, hi, even = _source_bias_range(bool(np.any(values > 0) and np.any(values < 0)), target)
+    for e in _source_exponents(target):
+        w = values >> e
+        if np.all(w << e == values) and w.min(initial=0) >= lo and w.max(initial=0) <= hi \
+                and (not even or np.all(w % 2 == 0)):
+            return w, e
+    exps = _source_exponents(target)
+    raise QuantizationError("synaptic-current bias is not a bias-source weight << exponent",
+                            node=name, value=f"bias {values.min()}..{values.max()}; weights "
+                                             f"{lo}..{hi}{' (even)' if even else ''} << "
+                                             f"{exps.start}..{exps.stop - 1}",
+                            hint="quantize the network for this target (the quantizer puts "
+                                 "biases on this grid)")

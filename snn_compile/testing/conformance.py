@@ -41,13 +41,21 @@ BASE_TARGETS = ("loihi2", "cpu", "xc7z020")
 
 
 def rule_variants(base: str) -> list[tuple[str, dict]]:
-    """``(label, overrides)``: the base target, and one variant per overflow/rounding rule."""
+    """``(label, overrides)``: the base target, one variant per overflow/rounding rule, and one
+    per reset timing or spike test the base's standard neuron lacks (a backend may run those
+    through a custom neuron program, as Lava does on loihi2; the datapath stays the base's)."""
     out = [(base, {})]
     for name in RULES["overflow"]:
         out.append((f"{base}+overflow={name}", {"neuron.u_overflow": name,
                                                  "neuron.v_overflow": name}))
     for name in RULES["rounding"]:
         out.append((f"{base}+rounding={name}", {"neuron.decay_rounding": name}))
+    feats = load_target(base).features
+    for key, have, values in (("reset_timings", feats.reset_timings, FEATURES["reset_timing"]),
+                              ("spike_tests", feats.spike_tests, RULES["spike_test"])):
+        for name in values:
+            if name not in have:
+                out.append((f"{base}+{key}={name}", {f"features.{key}": [name]}))
     return out
 
 

@@ -1,18 +1,19 @@
 """Importing lava-nc 0.10 on Python 3.11: the shim plus a clear error when Lava is missing.
 
-The source fixes themselves live in ``backends/loihi/lava_shim.py`` (one implementation, which
-bring-up bundles also carry); see its docstring for what they change and why.
+The source fixes themselves live in :mod:`.lava_shim` (one implementation, which bring-up bundles
+also carry verbatim); see its docstring for what they change and why. This module belongs to the
+Loihi backend: the core never imports Lava.
 """
 
 from __future__ import annotations
 
-from .errors import BackendError
+from snn_compile.errors import BackendError
+
+from . import lava_shim
 
 
 def install() -> None:
     """Install the import hook (idempotent)."""
-    from .backends.loihi import lava_shim  # late: the loihi package imports this module
-
     lava_shim.install()
 
 
