@@ -25,6 +25,7 @@ import pytest
 
 from snn_compile.backend import get_backend
 from snn_compile.backends.hls import HlsBackend, csim
+from snn_compile.backends.hls.estimate import problems
 from snn_compile.backends.hls.lower import analyze, c_identifier
 from snn_compile.backends.hls.plan import parallel_candidate, smallest_fitting_reuse
 from snn_compile.backends.hls.render import render_project
@@ -505,6 +506,32 @@ def test_tutorial_sized_networks_fit_xc7z020(tmp_path):
         assert "cycles per time step at the measured spike rates" in readme
 
 
+def _zoo_network(name: str, samples: int):
+    """A trained model of examples/zoo quantized for the PYNQ-Z2, and its test inputs."""
+    from snn_compile.quantize import quantize
+
+    zoo = Path(__file__).resolve().parent.parent / "examples" / "zoo"
+    sys.path.insert(0, str(zoo))
+    try:
+        import evaluate
+    finally:
+        sys.path.remove(str(zoo))
+    graph, x, _, _ = evaluate.float_model(name, samples)
+    return quantize(graph, PART, x).network, x
+
+
+@pytest.mark.parametrize("name", ["tut6_csnn", "tut5_fc"])
+def test_zoo_tutorials_csim_equals_the_emulator(name):
+    """The zoo's trained tutorial-5 FC and tutorial-6 CSNN (int8 input of the digits) as
+    quantized for xc7z020: the event design fits and its csim equals the emulator."""
+    net, x = _zoo_network(name, samples=3)
+    lowered = HLS.lower(net)
+    assert lowered.project.design == "event"
+    assert not problems(lowered.report)
+    assert_same(run_network(net, x), HLS.run_lowered(lowered, x))
+
+
+@pytest.mark.slow
 def test_tutorial6_csim_reduced_steps():
     """The tutorial-6 CSNN in the event design (conv scatter, pooled sums, on-chip rows):
     csim == emulator on a few steps."""
