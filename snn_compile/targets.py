@@ -118,6 +118,10 @@ class Resources:
     dsp: int | None = None
     bram_18k: int | None = None
     uram: int | None = None
+    axi_data_bits: int | None = field(default=None, metadata=_range(8, 1024))  # memory port
+    axi_burst_beats: int | None = field(default=None, metadata=_range(1, 256))  # longest burst
+    memory_latency_cycles: int | None = field(default=None, metadata=_range(0, 10000))
+    external_memory_mb: int | None = None  # memory the FPGA fabric can read weights from
     cores: int | None = None
     neurons_per_core: int | None = None
     synaptic_memory_bits_per_core: int | None = None

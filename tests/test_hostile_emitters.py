@@ -135,8 +135,9 @@ def test_hls_project_compiles_runs_and_sources(sentinel, tmp_path, monkeypatch):
     net = _renamed(net, hostile)
     x = random_spikes(rng, net, 5, 2)
     prj = tmp_path / "prj"
-    HlsBackend().emit(net, prj, inputs=x, golden=run_network(net, x), source_name=hostile[0],
-                      reuse_factor=1, check=False)
+    backend = HlsBackend(reuse_factor=1, check_fit=False)
+    backend.emit(backend.lower(net), prj, inputs=x, golden=run_network(net, x),
+                 source_name=hostile[0])
     assert all(len(p.name) < 100 for p in prj.rglob("*"))  # the 300-character name
     out = csim.run_testbench(csim.build(prj), prj / "tb_data")  # g++ compiles and runs it
     assert out.startswith("PASS"), out

@@ -1,121 +1,137 @@
 """FPGA backend: emits a Vitis HLS C++ project and runs its C simulation with g++.
 
-Pipeline: :func:`.lower.lower` (QNetwork -> typed :class:`.project.Project`),
-:func:`.estimate.estimate` / :func:`.estimate.check_fits` (resources before emitting),
-:func:`.render.render_project` (jinja2 templates + the ``include/snn_*.h`` kernel library),
-:mod:`.csim` (g++ build with the project's own copy of the ap_types headers, run, parse).
+Pipeline: :func:`.lower.analyze` (QNetwork -> identifiers and exact widths, once),
+:func:`.plan.choose` (the parallel or the event-driven design, whichever fits the part; see
+:mod:`.plan`), :func:`.estimate.estimate` (resources and cycles per step, at measured spike rates
+when the golden run is known), :func:`.render.render_project` (jinja2 templates + the
+``include/snn_*.h`` kernel library), :mod:`.csim` (g++ build with the project's own copy of the ap_types
+headers, run, parse).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from snn_compile.backend import Backend
-from snn_compile.errors import TargetError
+from snn_compile.backend import Backend, Capabilities, Option
+from snn_compile.datapath.step import spike_dtype
+from snn_compile.errors import BackendError
 from snn_compile.ir.fixed import QNetwork
 from snn_compile.trace import Trace
 
 from . import csim
-from .estimate import check_fits, estimate
-from .lower import lower
-from .project import Project
-from .render import render_project, testbench_data, write_files
+from .estimate import estimate, measured_activity
+from .lower import OVERFLOW_STRUCTS, analyze, c_identifier
+from .plan import Lowered, choose
+from .render import IMAGE, render_project, testbench_data, write_files
 
-
-def _encode(net: QNetwork, spikes: np.ndarray) -> np.ndarray:
-    # the emulator's input encoding is part of the golden model's contract
-    from snn_compile.backends.emulator.engine import encode_input
-
-    return encode_input(net, spikes)
+DEFAULT_MAX_STEPS = 64
 
 
 class HlsBackend(Backend):
+    """Vitis HLS project generator; :meth:`run_lowered` is the g++ C simulation."""
+
     name = "hls"
     description = "Vitis HLS C++ project (ap_int datapath); C simulation with g++"
+    capabilities = Capabilities(
+        rules={"overflow": tuple(OVERFLOW_STRUCTS)},
+        notes={"the overflow rule 'wrap_lava'":
+               "Lava's single-pass asymmetric wrap is not implemented in the HLS headers; use "
+               "wrap, saturate or saturate_symmetric (--set neuron.u_overflow=wrap)"})
+    options = (
+        Option("design", str, "auto", "parallel (every weight on chip, whole products every "
+               "step), event (event-driven, weights on chip or in external memory) or auto "
+               "(the parallel design when it fits and is not slower)",
+               choices=("auto", "parallel", "event")),
+        Option("reuse_factor", int, "auto", "parallel design: products share each adder this "
+               "many times (auto: the smallest power of two that fits the part)", also=("auto",)),
+        Option("weights", str, "auto", "event design: where dense weights live (auto: on chip "
+               "unless they do not fit)", choices=("auto", "chip", "external")),
+        Option("check_fit", bool, True, "refuse designs that do not fit the part (false: "
+               "simulate anyway)"),
+        Option("max_steps", int, DEFAULT_MAX_STEPS, "window of the synthesis top snn_top() "
+               "(at least the steps of the emitted inputs)"),
+    )
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        rf = self.settings["reuse_factor"]
+        if rf != "auto" and rf < 1:
+            raise BackendError("option 'reuse_factor' must be at least 1", value=rf)
+        if self.settings["max_steps"] < 1:
+            raise BackendError("option 'max_steps' must be at least 1",
+                               value=self.settings["max_steps"])
 
     def available(self) -> str | None:
         return csim.missing()
 
-    def lower(self, qnet: QNetwork, *, source_name: str = "snn", reuse_factor: int = 1,
-              steps: int = 1) -> Project:
-        """The typed project description (nothing written)."""
-        return lower(qnet, source_name=source_name, reuse_factor=reuse_factor, max_steps=steps)
+    def lower(self, network: QNetwork, *, source_name: str = "model") -> Lowered:
+        """The chosen design of ``network`` (nothing written): TargetError when it does not
+        fit the part (see :mod:`.plan`), UnsupportedError for what the headers cannot run."""
+        s = self.settings
+        return choose(analyze(network, source_name=source_name), design=s["design"],
+                      reuse_factor=s["reuse_factor"], weights=s["weights"],
+                      check_fit=s["check_fit"])
 
-    def estimate(self, qnet: QNetwork, *, reuse_factor: int | str = 1, steps: int = 1,
-                 check: bool = True) -> dict:
-        """Resource/latency report; with ``check``, TargetError when it does not fit."""
-        project = self.lower(qnet, reuse_factor=self._reuse(qnet, reuse_factor, steps),
-                             steps=steps)
-        report = estimate(project, qnet.target)
-        return check_fits(report, qnet.target) if check else report
+    def _steps(self, steps: int) -> int:
+        return max(self.settings["max_steps"], int(steps))
 
-    def smallest_reuse_factor(self, qnet: QNetwork, *, steps: int = 1,
-                              limit: int = 1 << 20) -> int:
-        """The smallest power-of-two reuse factor whose design fits the target part."""
-        rf, error = 1, None
-        while rf <= limit:
-            try:
-                check_fits(estimate(self.lower(qnet, reuse_factor=rf, steps=steps),
-                                    qnet.target), qnet.target)
-                return rf
-            except TargetError as exc:
-                error = exc
-            rf *= 2
-        raise error
-
-    def _reuse(self, qnet: QNetwork, reuse_factor: int | str, steps: int) -> int:
-        if reuse_factor == "auto":
-            return self.smallest_reuse_factor(qnet, steps=steps)
-        return int(reuse_factor)
-
-    def emit(self, qnet: QNetwork, out_dir: Path, *, inputs: np.ndarray, golden: Trace | None,
-             source_name: str, reuse_factor: int | str = "auto", check: bool = True,
-             float_graph=None) -> dict:
-        """Write the complete project into ``out_dir``; returns the estimate and file list.
+    def emit(self, lowered: Lowered, out_dir: Path, *, inputs: np.ndarray,
+             golden: Trace | None, source_name: str, float_graph=None) -> dict:
+        """Write the complete project into ``out_dir``; return the design decision, the
+        estimate and the file list.
 
         ``inputs`` [T, B, *input_shape] become ``tb_data/input.dat`` and ``golden`` (the
-        emulator's trace of them) the per-layer golden files; with ``golden=None`` the testbench
-        only simulates and dumps. ``reuse_factor="auto"`` picks the smallest power of two that
-        fits the part. Raises TargetError before writing anything when the design does not fit
-        the target part (``check=False`` skips that, for simulation only).
+        emulator's trace of them) the per-population golden files; with ``golden=None`` the
+        testbench only simulates and dumps. With ``golden`` the event design's cycles per step
+        are estimated at the measured spike rates of that run (and the worst case kept).
         """
-        project, report = self._emit(qnet, Path(out_dir), inputs, golden, source_name,
-                                     reuse_factor, check)
-        return {"project": project.name, "top": "snn_top", "reuse_factor": project.reuse_factor,
-                "files": report.pop("_files"), "estimate": report}
-
-    def _emit(self, qnet, out_dir: Path, inputs, golden, source_name, reuse_factor, check):
-        x = _encode(qnet, inputs)
+        net = lowered.net
+        # the IP and Vitis project are named after the model (only README and Tcl say so: the
+        # C++ sources stay byte-identical to the ones run_lowered() simulates)
+        project = dataclasses.replace(lowered.project, source_name=source_name,
+                                      name=c_identifier(source_name or "model", set()))
+        x = net.input.encode(inputs)
         steps = x.shape[0]
-        project = self.lower(qnet, source_name=source_name, steps=steps,
-                             reuse_factor=self._reuse(qnet, reuse_factor, steps))
-        report = estimate(project, qnet.target)
-        if check:
-            check_fits(report, qnet.target)
-        files = render_project(project, report)
+        activity = measured_activity(project, x, golden) if golden is not None else None
+        report = estimate(project, net.target, steps=steps, activity=activity)
+        files = render_project(project, report, max_steps=self._steps(steps),
+                               decision=lowered.decision)
         files.update(testbench_data(project, x, golden))
-        write_files(out_dir, files)
-        return project, {**report, "_files": sorted(files)}
+        write_files(Path(out_dir), files)
+        return {"project": project.name, "top": "snn_top", "design": project.design,
+                "decision": lowered.decision, "reuse_factor": project.reuse_factor,
+                "files": sorted(files), "estimate": report,
+                "alternatives": lowered.alternatives(activity)}
 
-    def run(self, qnet: QNetwork, spikes: np.ndarray, *, reuse_factor: int = 1) -> Trace:
+    def run_lowered(self, lowered: Lowered, spikes: np.ndarray) -> Trace:
         """C simulation of the generated project on ``spikes`` [T, B, *input_shape].
 
-        Emits to a temporary directory, builds the testbench once per distinct project (g++
-        binaries are cached by source hash), runs all samples in one process and reads the
-        dumped spikes/u/v of every layer back into a Trace.
+        Renders the project into a temporary directory, builds the testbench once per distinct
+        project (g++ binaries are cached by source hash), runs all samples in one process and
+        reads the dumped spikes/u/v of every population back into a Trace.
         """
-        steps, batch = np.asarray(spikes).shape[:2]
+        project, net = lowered.project, lowered.net
+        x = net.input.encode(spikes)
+        steps, batch = x.shape[:2]
         with tempfile.TemporaryDirectory(prefix="snn-hls-") as tmp:
             prj = Path(tmp)
-            project, _ = self._emit(qnet, prj, spikes, None, "snn", reuse_factor, False)
-            csim.run_testbench(csim.build(prj), prj / "tb_data")
+            files = render_project(project, lowered.report, max_steps=self._steps(steps),
+                                   decision=lowered.decision)
+            files.update(testbench_data(project, x, None))
+            write_files(prj, files)
+            image = [str(prj / IMAGE)] if project.memory is not None else []
+            csim.run_testbench(csim.build(prj), prj / "tb_data", *image)
             layers = csim.read_states(project, prj / "tb_data", steps, batch)
-        last = qnet.output_layer
-        output = layers[last.name]["spikes" if last.neuron.spiking else "v"]
-        return Trace(output=output, layers=layers)
+        for pop in project.populations:
+            states = layers[pop.name]
+            states["spikes"] = states["spikes"].astype(spike_dtype(net.population(pop.name).neuron))
+        out = net.output_population
+        return Trace(output=layers[out.name]["spikes" if out.neuron.spiking else "v"],
+                     layers=layers)
 
 
-__all__ = ["HlsBackend"]
+__all__ = ["HlsBackend", "Lowered"]

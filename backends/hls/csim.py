@@ -27,6 +27,7 @@ from .render import AP_TYPES
 CXX_FLAGS = ("-std=c++17", "-O2")
 SOURCES = ("firmware/snn_top.cpp", "tb/snn_tb.cpp")
 CACHE_ENV = "SNN_COMPILE_HLS_CACHE"
+PCH_HEADERS = ("ap_int.h", "cstdio", "string", "vector")
 
 
 def compiler() -> str | None:
@@ -66,6 +67,7 @@ def build(prj: Path) -> Path:
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{prj / AP_TYPES}", f"-I{prj / 'firmware'}", f"-I{prj / 'firmware' / 'include'}"]
+    includes = precompiled_header(prj / AP_TYPES) + includes
     with tempfile.TemporaryDirectory(prefix="snn-hls-build-") as tmp:
         objects = [Path(tmp) / f"{Path(src).stem}.o" for src in SOURCES]
 
@@ -79,6 +81,34 @@ def build(prj: Path) -> Path:
         _call([compiler(), *map(str, objects), "-o", str(staged)])
         os.replace(shutil.copy2(staged, binary.parent / f".snn_tb.{os.getpid()}"), binary)
     return binary
+
+
+def precompiled_header(ap: Path) -> list[str]:
+    """``-include`` flags of a precompiled ``ap_int.h`` (and the C++ headers the testbench
+    uses) of the ap_types folder ``ap``, built once per compiler, flags and header content into
+    the cache; ``[]`` when g++ cannot build one. It only saves compile time (parsing ap_int.h is
+    about half of it): g++ ignores a header it cannot use, and the include guards keep the
+    result identical either way."""
+    digest = hashlib.sha256(" ".join((compiler() or "", *CXX_FLAGS)).encode())
+    for path in sorted(ap.rglob("*.h")):
+        digest.update(str(path.relative_to(ap)).encode() + b"\0" + path.read_bytes())
+    root = _cache_root() / f"pch-{digest.hexdigest()[:16]}"
+    header, gch = root / "snn_pch.h", root / "snn_pch.h.gch"
+    if not gch.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        text = "".join(f"#include <{name}>\n" for name in PCH_HEADERS)
+        if not header.is_file():
+            staged = root / f".snn_pch.h.{os.getpid()}"
+            staged.write_text(text)
+            os.replace(staged, header)
+        staged = root / f".snn_pch.gch.{os.getpid()}"
+        proc = subprocess.run([compiler(), *CXX_FLAGS, f"-I{ap}", "-x", "c++-header",
+                               str(header), "-o", str(staged)], capture_output=True)
+        if proc.returncode != 0:
+            staged.unlink(missing_ok=True)
+            return []
+        os.replace(staged, gch)
+    return ["-include", str(header)]
 
 
 def _first_line(text: str, marker: str) -> str:
@@ -95,9 +125,11 @@ def _call(cmd: list[str]) -> None:
                            hint="this is a bug in snn-compile's HLS backend; please report it")
 
 
-def run_testbench(binary: Path, data_dir: Path) -> str:
-    """Run the testbench on ``data_dir``; returns its output, BackendError on failure."""
-    proc = subprocess.run([str(binary), str(data_dir)], capture_output=True, text=True)
+def run_testbench(binary: Path, data_dir: Path, *args: str) -> str:
+    """Run the testbench on ``data_dir`` (``args``: e.g. the external weight image); returns
+    its output, BackendError on failure."""
+    proc = subprocess.run([str(binary), str(data_dir), *map(str, args)], capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         raise BackendError("HLS C simulation failed",
                            value=_first_line(proc.stdout + proc.stderr, "MISMATCH"),
@@ -106,14 +138,15 @@ def run_testbench(binary: Path, data_dir: Path) -> str:
 
 
 def read_states(project: Project, data_dir: Path, steps: int, batch: int) -> dict[str, dict]:
-    """The dumped ``csim_<layer>_<s|u|v>.dat`` files as [T, B, *shape] arrays by layer name."""
+    """The dumped ``csim_<pop>_<s|u|v>.dat`` files as [T, B, *shape] int64 arrays by
+    population name."""
     layers = {}
-    for layer in project.layers:
+    for pop in project.populations:
         states = {}
         for suffix, key in (("s", "spikes"), ("u", "u"), ("v", "v")):
-            text = (data_dir / f"csim_{layer.ident}_{suffix}.dat").read_text()
+            text = (data_dir / f"csim_{pop.ident}_{suffix}.dat").read_text()
             flat = np.array(text.split(), dtype=np.int64)
-            arr = flat.reshape(batch, steps, *layer.shape).swapaxes(0, 1)
-            states[key] = arr.astype(np.uint8) if key == "spikes" else np.ascontiguousarray(arr)
-        layers[layer.name] = states
+            states[key] = np.ascontiguousarray(
+                flat.reshape(batch, steps, *pop.shape).swapaxes(0, 1))
+        layers[pop.name] = states
     return layers

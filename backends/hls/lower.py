@@ -1,7 +1,13 @@
 """Lower a quantized network to the typed project description of :mod:`.project`.
 
 All decisions live here: C identifiers, the width of every intermediate value, the rule structs
-of ``include/snn_arith.h`` and the parallelism/storage pragmas implied by the reuse factor.
+of ``include/snn_arith.h``, the layout of every weight array and, given a design and its
+parameters, the parallelism and memory placement. Lowering has two stages so that searching
+over designs never repeats work on the weights:
+
+* :func:`analyze` (once per network): identifiers, value ranges, exact widths, neuron types;
+* :func:`build` (per candidate design, cheap): reuse factors or lanes, storage, memory layout.
+  Weight arrays are referenced (views), never copied; they are flattened only when rendered.
 
 Widths follow one principle: each intermediate of the equation block in
 :mod:`snn_compile.ir.fixed` gets ``min(W_target, W_needed)`` bits, where ``W_target`` is the
@@ -11,23 +17,34 @@ narrower type is exact; otherwise the C++ type wraps at exactly ``W_target`` bit
 emulator's ``wrap()``. Widths are derived from the actual integer parameters, so an exactly
 representable network is reproduced bit for bit even when its values exceed the target's
 nominal formats.
+
+Delays: a projection with delay ``d`` reads its source ``d`` steps back. Every source keeps a
+ring of ``R`` steps (``include/snn_delay.h``), ``R = max(d + 1)`` over the projections evaluated
+after their source and ``max(d)`` over those evaluated before it (feedback and self-recurrence
+read the slot before the source overwrites it in the same step).
 """
 
 from __future__ import annotations
 
 import keyword
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from snn_compile.datapath.step import NeuronConfig
+from snn_compile.datatypes import signed_bits
 from snn_compile.errors import UnsupportedError
 from snn_compile.escape import CPP_KEYWORDS, cpp_identifier
-from snn_compile.ir.fixed import QConv, QDense, QLayer, QNetwork, QNeuron
+from snn_compile.ir.fixed import QNetwork, QNeuron, QPopulation, QProjection
 from snn_compile.targets import Target
 
-from .project import (ConvShape, DenseShape, IntType, Layer, Neuron, Param, Project, Rom,
-                      Synapse)
+from .project import (
+    DESIGNS, ConvShape, DenseShape, ElementwiseShape, ExternalMemory, IntType, Neuron, Param,
+    Population, Project, Projection, Rom, Source,
+)
 
-#: IR overflow rule -> rule struct of snn_arith.h (wrap_lava needs a state one bit wider).
+#: IR overflow rule -> rule struct of snn_arith.h (wrap_lava is refused: see HlsBackend).
 OVERFLOW_STRUCTS = {
     "wrap": "snn::ovf_wrap",
     "saturate": "snn::ovf_saturate",
@@ -46,12 +63,17 @@ RESET_ENUMS = {"none": "snn::RESET_NONE", "zero": "snn::RESET_ZERO",
                "subtract": "snn::RESET_SUBTRACT"}
 
 NUMPY_WIDTH = 64          # the emulator computes in int64: nothing wider is ever observable
-BRAM_MIN_BITS = 4096      # ROMs below this size go to LUTRAM rather than a block RAM
+BRAM_MIN_BITS = 4096      # memories below this size go to LUTRAM rather than a block RAM
 BRAM_MIN_DEPTH = 32       # shallower ROMs (few reuse iterations) waste a block RAM's depth
+CHIP_LANES = 16           # design choice: on-chip weights added per cycle in the event design
+INPUT_IDENT = "snn_in"    # the network input's identifier (never taken from the input file)
 
-# C++ keywords plus the names the generated code uses itself
+# C++ keywords plus the names the generated code uses itself (every other generated name is an
+# identifier plus a suffix such as "_u" or "_cfg": unique, since no identifier is an "_"-prefix
+# of another, see snn_compile.escape.cpp_identifier)
 CPP_RESERVED = CPP_KEYWORDS | frozenset(
-    "main snn snn_net snn_top snn_step snn_reset std hls x y t input output".split())
+    "main snn snn_net snn_top snn_step snn_reset std hls x y t input output wmem mem_t "
+    f"{INPUT_IDENT} {INPUT_IDENT}_ring {INPUT_IDENT}_events".split())
 
 
 # ------------------------------------------------------------------------------ identifiers
@@ -64,18 +86,11 @@ def c_identifier(name: str, taken: set[str]) -> str:
 
 # ------------------------------------------------------------------------------ widths
 
-def signed_bits(lo: int, hi: int) -> int:
-    """Smallest two's complement width (>= 2) holding every integer in [lo, hi]."""
-    lo, hi = int(lo), int(hi)
-    need = max(hi.bit_length() if hi > 0 else 0, (-lo - 1).bit_length() if lo < 0 else 0)
-    return max(2, need + 1)
-
-
 def unsigned_bits(hi: int) -> int:
     return max(1, int(hi).bit_length())
 
 
-def span_type(values: np.ndarray) -> IntType:
+def span_type(values) -> IntType:
     values = np.asarray(values, dtype=np.int64)
     return IntType(signed_bits(values.min(initial=0), values.max(initial=0)))
 
@@ -85,185 +100,194 @@ def capped(target_bits: int, needed_bits: int) -> IntType:
     return IntType(min(target_bits, needed_bits, NUMPY_WIDTH))
 
 
-# ------------------------------------------------------------------------------ lowering
+def sum_bits(widths: list[int]) -> int:
+    """Width that holds the sum of values of the given widths."""
+    return max(widths) + math.ceil(math.log2(len(widths))) if len(widths) > 1 else widths[0]
 
-def lower(net: QNetwork, *, source_name: str, reuse_factor: int = 1,
-          max_steps: int = 1) -> Project:
-    """Build the project description of ``net`` (no file is written)."""
-    if reuse_factor < 1:
-        raise UnsupportedError("reuse factor must be at least 1", value=reuse_factor)
+
+# ------------------------------------------------------------------------------ analysis
+
+@dataclass(frozen=True, eq=False)
+class ProjectionFacts:
+    """Design-independent facts of one projection."""
+
+    proj: QProjection
+    ident: str
+    target: str            # target population identifier
+    kind: str
+    shape: DenseShape | ConvShape | ElementwiseShape
+    weight: IntType
+    acc: IntType
+    out: IntType
+    wraps: bool
+    macs: int
+    elementwise: np.ndarray | None = None  # an elementwise weight broadcast over its source
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything about a network that does not depend on the design (see :func:`analyze`)."""
+
+    net: QNetwork
+    name: str
+    source_name: str
+    sources: dict          # network node name -> Source
+    projections: dict      # projection name -> ProjectionFacts
+    neurons: dict          # population name -> Neuron (lanes = n, storage "logic")
+    bias: dict             # population name -> input bias Param or None
+    totals: dict           # population name -> IntType of the exact sum
+    idents: dict           # population name -> identifier
+
+    @property
+    def max_macs(self) -> int:
+        return max(f.macs for f in self.projections.values())
+
+
+def analyze(net: QNetwork, *, source_name: str = "model") -> Analysis:
+    """Identifiers, exact widths and neuron types of ``net`` (no design chosen yet)."""
     target = net.target
-    _check_target(target)
-    taken: set[str] = set()
-    binary = net.input_bits == 1
-    in_type = IntType(1, signed=False) if binary else IntType(net.input_bits)
-    x_lo, x_hi = (0, 1) if binary else (-(1 << (net.input_bits - 1)), (1 << (net.input_bits - 1)) - 1)
-    layers, n_prev, prev = [], int(np.prod(net.input_shape)), None
-    for qlayer in net.layers:
-        ident = c_identifier(qlayer.name, taken)
+    check_target(target)
+    taken: set[str] = {INPUT_IDENT}  # no identifier may extend the input's
+    order = {name: i for i, name in enumerate(net.order)}
+    idents = {name: c_identifier(name, taken) for name in net.order}
+    proj_idents = {p.name: c_identifier(p.name, taken)
+                   for p in sorted(net.projections, key=lambda p: p.name)}
+
+    def position(name: str) -> int:
+        return -1 if name == net.input.name else order[name]
+
+    rings: dict[str, int] = {net.input.name: 1, **{name: 1 for name in net.order}}
+    for p in net.projections:
+        forward = position(p.source) < position(p.target)
+        rings[p.source] = max(rings[p.source], p.delay + 1 if forward else p.delay)
+
+    inp = net.input
+    sources = {inp.name: Source(
+        ident=INPUT_IDENT, name=inp.name, size=inp.size,
+        value=IntType(inp.dtype.bits, inp.dtype.signed), lo=inp.dtype.min, hi=inp.dtype.max,
+        ring=rings[inp.name], idx_bits=unsigned_bits(max(inp.size - 1, 1)))}
+    for pop in net.in_order():
+        top = pop.neuron.max_spikes if pop.neuron.spiking else 1
+        sources[pop.name] = Source(
+            ident=idents[pop.name], name=pop.name, size=pop.size,
+            value=IntType(unsigned_bits(top), signed=False), lo=0, hi=top,
+            ring=rings[pop.name], idx_bits=unsigned_bits(max(pop.size - 1, 1)))
+
+    facts = {}
+    for p in net.projections:
         try:
-            layer = _lower_layer(qlayer, ident, target, reuse_factor, prev, n_prev,
-                                 in_type, (x_lo, x_hi))
+            facts[p.name] = _projection_facts(net, p, proj_idents[p.name], sources,
+                                              idents[p.target])
         except UnsupportedError as err:
-            raise err.at(node=qlayer.name)
-        layers.append(layer)
-        prev, n_prev = ident, layer.size
-        in_type, x_lo, x_hi = IntType(1, signed=False), 0, 1
-    last = layers[-1]
-    spiking = last.neuron.spiking
-    res = target.resources
-    return Project(
-        name=c_identifier(source_name or "snn", set()), source_name=source_name,
-        target=target.name, part=res.part or "", clock_mhz=float(res.clock_mhz or 100.0),
-        reuse_factor=reuse_factor, input_shape=net.input_shape,
-        input_size=int(np.prod(net.input_shape)),
-        input_type=IntType(1, signed=False) if binary else IntType(net.input_bits),
-        binary_input=binary, input_scale=float(net.input_scale), layers=tuple(layers),
-        output_kind="spikes" if spiking else "v",
-        output_type=IntType(1, signed=False) if spiking else last.neuron.v,
-        max_steps=max(1, int(max_steps)),
-    )
+            raise err.at(node=p.name) from None
+
+    neurons, bias, totals = {}, {}, {}
+    dense_bits = target.accumulator.dense.bits
+    for pop in net.in_order():
+        incoming = [facts[p.name] for p in net.incoming(pop.name)]
+        widths = [f.out.bits for f in incoming]
+        bias[pop.name] = None
+        if pop.input_bias is not None:
+            bias[pop.name] = _param(f"{idents[pop.name]}_in_bias", pop.input_bias, pop.shape)
+            widths.append(bias[pop.name].ctype.bits)
+        needed = sum_bits(widths)
+        totals[pop.name] = IntType(min(NUMPY_WIDTH, needed))
+        try:
+            neurons[pop.name] = _neuron(pop, idents[pop.name],
+                                        capped(dense_bits, needed), target)
+        except UnsupportedError as err:
+            raise err.at(node=pop.name) from None
+    name = c_identifier(source_name or "model", set())
+    return Analysis(net=net, name=name, source_name=source_name, sources=sources,
+                    projections=facts, neurons=neurons, bias=bias, totals=totals,
+                    idents=idents)
 
 
-def _check_target(target: Target) -> None:
+def check_target(target: Target) -> None:
+    """UnsupportedError for a rule the headers do not implement (the capabilities say so too)."""
     fmt = target.neuron
     for key in ("u_overflow", "v_overflow"):
         rule = getattr(fmt, key)
         if rule not in OVERFLOW_STRUCTS:
             raise UnsupportedError(f"the HLS backend has no '{rule}' overflow rule",
-                                   value=f"neuron.{key} = {rule!r}",
+                                   node=target.name, value=f"neuron.{key} = {rule!r}",
                                    hint=f"use one of {sorted(OVERFLOW_STRUCTS)}")
     if fmt.decay_rounding not in ROUNDING_STRUCTS:
-        raise UnsupportedError("unknown decay rounding", value=fmt.decay_rounding)
+        raise UnsupportedError("unknown decay rounding", node=target.name,
+                               value=fmt.decay_rounding)
 
 
-def _lower_layer(q: QLayer, ident: str, target: Target, rf: int, prev: str | None, n_in: int,
-                 in_type: IntType, x_range: tuple[int, int]) -> Layer:
-    acc_fmt = target.accumulator
-    syn = q.synapse
-    if syn.in_size != n_in:
-        raise UnsupportedError("synapse input size does not match the previous layer",
-                               value=f"{syn.in_size} != {n_in}")
-    is_conv = isinstance(syn, QConv)
-    syn_bits = acc_fmt.conv_bits if is_conv else acc_fmt.dense_bits
-    synapse = LOWER_SYNAPSE[type(syn)](syn, f"{ident}_syn", f"{ident}_w", in_type, x_range,
-                                       syn_bits, rf)
-    if synapse.n_out != q.neuron.size:
-        raise UnsupportedError("synapse output size does not match the neuron population",
-                               value=f"{synapse.n_out} != {q.neuron.size}")
-    n = q.neuron.size
-    lanes = -(-n // min(rf, n))
-    stage = synapse.out
-
-    input_bias = biased = None
-    if q.input_bias is not None:
-        input_bias = _param(f"{ident}_in_bias", q.input_bias, q.neuron.shape, n, lanes)
-        biased = capped(acc_fmt.dense_bits, max(stage.bits, input_bias.ctype.bits) + 1)
-        stage = biased
-
-    recurrent = summed = None
-    rec_delay = max(1, target.timing.synapse_delay)
-    if q.recurrent is not None:
-        recurrent = _lower_dense(q.recurrent, f"{ident}_rec", f"{ident}_w_rec",
-                                 IntType(1, signed=False), (0, 1), acc_fmt.dense_bits, rf)
-        summed = capped(acc_fmt.dense_bits, max(stage.bits, recurrent.out.bits) + 1)
-        stage = summed
-
-    neuron = _lower_neuron(q.neuron, f"{ident}_neu", ident, stage, target, lanes)
-    return Layer(ident=ident, name=q.name, shape=tuple(q.neuron.shape), source=prev,
-                 synapse=synapse, delay=target.timing.synapse_delay + q.delay,
-                 input_bias=input_bias, biased=biased, recurrent=recurrent,
-                 rec_delay=rec_delay, summed=summed, neuron=neuron)
-
-
-def _acc_types(weight2d: np.ndarray, x_range, exp: int, target_bits: int):
-    """Exact accumulator type and the type after ``wrap(acc << exp, target_bits)``."""
-    x_max = max(abs(x_range[0]), abs(x_range[1]))
-    bound = x_max * int(np.abs(weight2d).sum(axis=1).max(initial=0))
-    acc = IntType(signed_bits(-bound, bound))
-    scaled = acc.bits + max(exp, 0)
-    out = capped(target_bits, scaled)
-    return acc, out, min(scaled, NUMPY_WIDTH) > out.bits
-
-
-def _weight_rom(ident: str, values: np.ndarray, reuse: int, block: int) -> Rom:
-    ctype = span_type(values)
-    flat = tuple(np.asarray(values, dtype=np.int64).tolist())
-    if reuse == 1:
-        storage = "logic"
-    elif reuse >= BRAM_MIN_DEPTH and len(flat) * ctype.bits >= BRAM_MIN_BITS:
-        storage = "bram"
+def _projection_facts(net: QNetwork, p: QProjection, ident: str, sources: dict,
+                      target_ident: str) -> ProjectionFacts:
+    src = sources[p.source]
+    x_max = max(abs(src.lo), abs(src.hi))
+    w = p.weight
+    elementwise = None
+    if p.kind == "dense":
+        n_out, n_in = w.shape
+        shape = DenseShape(n_in, n_out)
+        gain = int(np.abs(w).sum(axis=1).max(initial=0))
+        macs, kind = n_in * n_out, "dense"
+    elif p.kind == "elementwise":
+        n = src.size
+        shape = ElementwiseShape(n)
+        gain = int(np.abs(w).max(initial=0))
+        macs, kind = n, "elementwise"
+        elementwise = np.broadcast_to(w, net.shape_of(p.source)).reshape(-1)
     else:
-        storage = "lutram"
-    return Rom(ident=ident, ctype=ctype, values=flat, storage=storage, factor=block)
+        shape = _conv_shape(p)
+        gain = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
+        macs, kind = shape.taps * shape.oh * shape.ow, "conv2d"
+    bound = x_max * gain
+    acc = IntType(signed_bits(-bound, bound))
+    scaled = acc.bits + max(p.weight_exp, 0)
+    out = capped(p.accumulator(net.target).bits, scaled)
+    return ProjectionFacts(
+        proj=p, ident=ident, target=target_ident, kind=kind,
+        shape=shape, weight=span_type(w), acc=acc, out=out,
+        wraps=min(scaled, NUMPY_WIDTH) > out.bits, macs=macs, elementwise=elementwise)
 
 
-def _lower_dense(syn: QDense, cfg: str, rom: str, in_type: IntType, x_range, target_bits: int,
-                 rf: int) -> Synapse:
-    w = syn.weight
-    n_out, n_in = w.shape
-    macs = n_in * n_out
-    block = -(-macs // min(rf, macs))
-    reuse = -(-macs // block)
-    acc, out, wraps = _acc_types(w, x_range, syn.weight_exp, target_bits)
-    return Synapse(cfg=cfg, kind="dense", shape=DenseShape(n_in, n_out), in_type=in_type,
-                   binary_input=not in_type.signed,
-                   weights=_weight_rom(rom, w.T.reshape(-1), reuse, block),  # input-major
-                   acc=acc, exp=syn.weight_exp, out=out, reuse=reuse, block=block, macs=macs,
-                   wraps=wraps)
-
-
-def _lower_conv(syn: QConv, cfg: str, rom: str, in_type: IntType, x_range, target_bits: int,
-                rf: int) -> Synapse:
-    w = syn.weight
-    c_out, cin_g, kh, kw = w.shape
-    c_in, h, wd = syn.in_shape
-    if c_in % syn.groups or c_out % syn.groups or cin_g * syn.groups != c_in:
+def _conv_shape(p: QProjection) -> ConvShape:
+    geo = p.conv
+    c_out, cin_g, kh, kw = p.weight.shape
+    c_in, h, wd = geo.in_shape
+    if c_in % geo.groups or c_out % geo.groups or cin_g * geo.groups != c_in:
         raise UnsupportedError("convolution groups do not divide the channels",
-                               value=f"groups={syn.groups}, C_in={c_in}, C_out={c_out}")
-    _, oh, ow = syn.out_shape
-    shape = ConvShape(c_in=c_in, h=h, w=wd, c_out=c_out, oh=oh, ow=ow, kh=kh, kw=kw,
-                      sh=syn.stride[0], sw=syn.stride[1], ph=syn.padding[0], pw=syn.padding[1],
-                      dh=syn.dilation[0], dw=syn.dilation[1], groups=syn.groups)
-    taps = c_out * cin_g * kh * kw
-    reuse = min(rf, taps)
-    acc, out, wraps = _acc_types(w.reshape(c_out, -1), x_range, syn.weight_exp, target_bits)
-    weights = _weight_rom(rom, w.reshape(-1), 1, taps)  # every tap is read in one iteration
-    return Synapse(cfg=cfg, kind="conv2d", shape=shape, in_type=in_type,
-                   binary_input=not in_type.signed, weights=weights, acc=acc,
-                   exp=syn.weight_exp, out=out, reuse=reuse, block=taps,
-                   macs=taps * oh * ow, wraps=wraps)
+                               value=f"groups={geo.groups}, C_in={c_in}, C_out={c_out}")
+    _, oh, ow = geo.conv_shape(p.weight.shape)
+    _, poh, pow_ = geo.out_shape(p.weight.shape)
+    (pkh, pkw), (psh, psw) = geo.max_pool if geo.max_pool is not None else ((1, 1), (1, 1))
+    if min(poh, pow_, oh, ow) < 1:
+        raise UnsupportedError("convolution output is empty", value=f"{oh}x{ow} -> {poh}x{pow_}")
+    return ConvShape(c_in=c_in, h=h, w=wd, c_out=c_out, oh=oh, ow=ow, kh=kh, kw=kw,
+                     sh=geo.stride[0], sw=geo.stride[1], ph=geo.padding[0], pw=geo.padding[1],
+                     dh=geo.dilation[0], dw=geo.dilation[1], groups=geo.groups,
+                     pkh=pkh, pkw=pkw, psh=psh, psw=psw, poh=poh, pow=pow_)
 
 
-LOWER_SYNAPSE = {QDense: _lower_dense, QConv: _lower_conv}
-
-
-def _param(ident: str, value, shape, n: int, lanes: int, ctype: IntType | None = None) -> Param:
+def _param(ident: str, value, shape, ctype: IntType | None = None) -> Param:
+    """A per-neuron parameter as a constant (all equal) or a ROM (storage decided in build)."""
     values = np.broadcast_to(np.asarray(value, dtype=np.int64), shape).reshape(-1)
     ctype = ctype or span_type(values)
-    if n == 0 or np.all(values == values[0]):
-        return Param(name=ident, ctype=ctype, scalar=int(values[0]) if n else 0)
-    storage = "logic" if lanes >= n else "lutram"
-    rom = Rom(ident=ident, ctype=ctype, values=tuple(values.tolist()),
-              storage=storage, factor=lanes)
+    if values.size == 0 or np.all(values == values[0]):
+        return Param(name=ident, ctype=ctype, scalar=int(values[0]) if values.size else 0)
+    rom = Rom(ident=ident, ctype=ctype, values=values, dims=(values.size,), storage="logic")
     return Param(name=ident, ctype=ctype, rom=rom)
 
 
-def _lower_neuron(q: QNeuron, cfg: str, ident: str, cur: IntType, target: Target,
-                  lanes: int) -> Neuron:
+def _neuron(pop: QPopulation, ident: str, cur: IntType, target: Target) -> Neuron:
+    q: QNeuron = pop.neuron
     fmt = target.neuron
-    n = q.size
-    ib = min(target.accumulator.intermediate_bits, NUMPY_WIDTH)
-    k = fmt.decay_bits
-    thr = _param(f"{ident}_thr", q.threshold, q.shape, n, lanes)
-    bias = _param(f"{ident}_bias", q.bias, q.shape, n, lanes)
+    cfg = NeuronConfig.of(target, q)  # the emulator's static datapath, incl. proven shortcuts
+    n, k = q.size, fmt.decay_bits
+    ib = min(target.accumulator.intermediate.bits, NUMPY_WIDTH)
     thr_values = np.broadcast_to(q.threshold, q.shape)
-    if q.reset == "zero" and q.reset_timing == "same_step" and (
-            not q.spiking or thr_values.min(initial=1) <= 0):
-        raise UnsupportedError(
-            "reset 'zero' in the same step needs a spiking layer with positive thresholds",
-            value=f"spiking={q.spiking}, min threshold={int(thr_values.min(initial=1))}",
-            hint="use reset 'none' for a non-spiking readout (the emulator would double v)")
+    if cfg.max_spikes > 1 and cfg.spiking and thr_values.min(initial=1) <= 0:
+        raise UnsupportedError("a multi-spike population needs positive thresholds (its count "
+                               "is v // threshold)",
+                               value=f"min threshold {int(thr_values.min())}",
+                               hint="quantize with positive thresholds")
     m_u_values = np.broadcast_to(q.decay_u, q.shape) if q.has_current else np.zeros(1, np.int64)
     m_v_values = np.broadcast_to(q.decay_v, q.shape)
     for key, vals in (("decay_u", m_u_values), ("decay_v", m_v_values)):
@@ -271,33 +295,216 @@ def _lower_neuron(q: QNeuron, cfg: str, ident: str, cur: IntType, target: Target
             raise UnsupportedError("negative decay multiplier", value=f"{key} min {vals.min()}")
     mu = IntType(unsigned_bits(int(m_u_values.max(initial=0))), signed=False)
     mv = IntType(unsigned_bits(int(m_v_values.max(initial=0))), signed=False)
-    m_u = _param(f"{ident}_m_u", q.decay_u if q.has_current else 0, q.shape, n, lanes, mu)
-    m_v = _param(f"{ident}_m_v", q.decay_v, q.shape, n, lanes, mv)
+    thr = _param(f"{ident}_thr", q.threshold, q.shape)
+    bias = _param(f"{ident}_bias", q.bias, q.shape)
+    m_u = _param(f"{ident}_m_u", q.decay_u if q.has_current else 0, q.shape, mu)
+    m_v = _param(f"{ident}_m_v", q.decay_v, q.shape, mv)
 
-    u = IntType(fmt.u_bits)
-    v = IntType(fmt.v_bits)
+    u = IntType(fmt.u.bits)
+    v = IntType(fmt.v.bits)
+    # a same-step zero reset with a live reset flag stores v' - (s - r) * v' = 2 v' when r = 1
+    doubled = cfg.reset == "zero" and cfg.same_step and cfg.uses_reset_flag
+    v_lo, v_hi = -(1 << (v.bits - 1 + doubled)), (1 << (v.bits - 1 + doubled)) - 1
+    floor = None
+    if q.v_floor is not None:
+        floor = _param(f"{ident}_floor", q.v_floor, q.shape)
+        f_values = np.broadcast_to(q.v_floor, q.shape)
+        v_hi = max(v_hi, int(f_values.max(initial=0)))
+    v_state = IntType(min(NUMPY_WIDTH, signed_bits(v_lo, v_hi)))
     act = capped(ib, cur.bits + fmt.activation_shift)
     pu = min(NUMPY_WIDTH, u.bits + mu.bits)
-    pv = min(NUMPY_WIDTH, v.bits + mv.bits)
+    pv = min(NUMPY_WIDTH, v_state.bits + mv.bits)
     dec_u = capped(ib, max(2, pu - k + 1))
-    dec_v = capped(ib, max(2, pv - k + 1))
+    dec_v = capped(ib, v_state.bits if cfg.leak_free else max(2, pv - k + 1))
     sum_u = capped(ib, max(dec_u.bits, act.bits) + 1) if q.has_current else act
     sum_v = capped(ib, max(dec_v.bits, u.bits, bias.ctype.bits, thr.ctype.bits) + 2)
     same = capped(ib, max(v.bits, thr.ctype.bits) + 1)
+    moved = capped(ib, v.bits + 1)
+    spike = IntType(unsigned_bits(cfg.max_spikes if cfg.spiking else 1), signed=False)
 
     def trivial(values) -> bool:  # multiplier 0 or a power of two: wiring, no DSP
         vals = np.unique(values)
         return len(vals) == 1 and (vals[0] == 0 or (vals[0] & (vals[0] - 1)) == 0)
 
     return Neuron(
-        cfg=cfg, n=n, lanes=lanes, groups=-(-n // lanes), reset=RESET_ENUMS[q.reset],
-        same_step=q.reset_timing == "same_step", discard_input=bool(q.reset_discards_input),
-        spiking=bool(q.spiking), has_current=bool(q.has_current),
-        act_shift=fmt.activation_shift, decay_bits=k,
+        cfg=f"{ident}_neu", n=n, lanes=n, groups=1, reset=RESET_ENUMS[cfg.reset],
+        same_step=cfg.same_step, immediate=cfg.immediate, uses_reset_flag=cfg.uses_reset_flag,
+        discard_input=cfg.discards_input, spiking=cfg.spiking, has_current=cfg.has_current,
+        leak_free=cfg.leak_free, max_spikes=cfg.max_spikes if cfg.spiking else 1,
+        has_floor=cfg.has_floor, act_shift=fmt.activation_shift, decay_bits=k,
         ovf_u=OVERFLOW_STRUCTS[fmt.u_overflow], ovf_v=OVERFLOW_STRUCTS[fmt.v_overflow],
         rnd=ROUNDING_STRUCTS[fmt.decay_rounding], test=TEST_STRUCTS[q.spike_test],
         cur=cur, act=act, dec_u=dec_u, sum_u=sum_u, u=u, dec_v=dec_v, sum_v=sum_v, v=v,
-        same=same, pu=pu, pv=pv, thr=thr, bias=bias, m_u=m_u, m_v=m_v,
+        v_state=v_state, same=same, moved=moved, spike=spike, pu=pu, pv=pv, thr=thr,
+        bias=bias, m_u=m_u, m_v=m_v, floor=floor,
         u_multiplier=bool(q.has_current) and not trivial(m_u_values),
-        v_multiplier=not trivial(m_v_values),
-    )
+        v_multiplier=not cfg.leak_free and not trivial(m_v_values))
+
+
+# ------------------------------------------------------------------------------ building
+
+def memory_storage(bits: int, depth: int) -> str:
+    """Where a memory of ``bits`` bits and ``depth`` words goes (BRAM only when it is big and
+    deep enough to use a block well)."""
+    return "bram" if bits >= BRAM_MIN_BITS and depth >= BRAM_MIN_DEPTH else "lutram"
+
+
+def build(a: Analysis, design: str, *, reuse_factor: int = 1, external=frozenset(),
+          axi_bits: int | None = None, burst_beats: int | None = None) -> Project:
+    """The project of ``design`` (see :data:`~.project.DESIGNS`): ``reuse_factor`` for the
+    parallel design; for the event design the names of the projections whose weights go to
+    external memory (``axi_bits`` wide words)."""
+    if design not in DESIGNS:
+        raise UnsupportedError("unknown HLS design", value=design, hint=f"use one of {DESIGNS}")
+    if design == "parallel" and (isinstance(reuse_factor, bool) or int(reuse_factor) < 1):
+        raise UnsupportedError("reuse factor must be at least 1", value=reuse_factor)
+    net = a.net
+    base, pops = 0, []
+    for qpop in net.in_order():
+        nr = a.neurons[qpop.name]
+        incoming = []
+        for qp in net.incoming(qpop.name):
+            facts = a.projections[qp.name]
+            if design == "parallel":
+                incoming.append(_parallel_projection(facts, a.sources, reuse_factor))
+            else:
+                proj = _event_projection(facts, a.sources, qp.name in external, axi_bits, base)
+                if proj.external:
+                    base += proj.n_in * proj.words
+                incoming.append(proj)
+        if design == "parallel":
+            lanes = -(-nr.n // min(reuse_factor, nr.n))
+            storage = "logic" if lanes >= nr.n else "lutram"
+        else:
+            lanes, storage = 1, None
+        nr = _place_neuron(nr, lanes, storage)
+        in_bias = a.bias[qpop.name]
+        if in_bias is not None:
+            in_bias = _place_param(in_bias, lanes, storage)
+        pops.append(Population(
+            ident=a.idents[qpop.name], name=qpop.name, shape=tuple(qpop.shape),
+            source=a.sources[qpop.name], incoming=tuple(incoming),
+            input_bias=in_bias, total=a.totals[qpop.name], neuron=nr))
+    out = next(p for p in pops if p.name == net.output)
+    spiking = out.neuron.spiking
+    res = net.target.resources
+    memory = ExternalMemory(word_bits=axi_bits, words=base,
+                            burst_beats=burst_beats or 16) if base else None
+    return Project(
+        name=a.name, source_name=a.source_name, target=net.target.name, part=res.part or "",
+        clock_mhz=float(res.clock_mhz or 100.0), design=design,
+        reuse_factor=int(reuse_factor) if design == "parallel" else None,
+        input=a.sources[net.input.name], input_shape=tuple(net.input.shape),
+        input_scale=float(net.input.scale), populations=tuple(pops), output=out,
+        output_kind="spikes" if spiking else "v",
+        output_type=out.neuron.spike if spiking else out.neuron.v_state, memory=memory)
+
+
+def _place_param(p: Param, lanes: int, storage: str | None) -> Param:
+    if p.rom is None:
+        return p
+    n = p.rom.size
+    if storage is None:  # event design: one neuron per cycle
+        storage = memory_storage(p.rom.bits, n)
+    return replace(p, rom=replace(p.rom, storage=storage, factor=lanes))
+
+
+def _place_neuron(nr: Neuron, lanes: int, storage: str | None) -> Neuron:
+    placed = {key: _place_param(getattr(nr, key), lanes, storage)
+              for key in ("thr", "bias", "m_u", "m_v")}
+    if nr.floor is not None:
+        placed["floor"] = _place_param(nr.floor, lanes, storage)
+    return replace(nr, lanes=lanes, groups=-(-nr.n // lanes), **placed)
+
+
+def _common(f: ProjectionFacts, sources: dict) -> dict:
+    """The design-independent fields of a :class:`~.project.Projection`."""
+    p = f.proj
+    return dict(ident=f.ident, name=p.name, cfg=f"{f.ident}_cfg", kind=f.kind,
+                source=sources[p.source], target=f.target, delay=p.delay,
+                shape=f.shape, weight=f.weight, acc=f.acc, exp=p.weight_exp, out=f.out,
+                wraps=f.wraps, macs=f.macs)
+
+
+def _parallel_projection(f: ProjectionFacts, sources: dict, rf: int) -> Projection:
+    p = f.proj
+    common = _common(f, sources)
+    if f.kind == "conv2d":
+        taps = f.shape.taps
+        rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=p.weight, dims=(p.weight.size,),
+                  storage="logic", factor=p.weight.size)  # every tap is read in one iteration
+        return Projection(**common, weights=rom, reuse=min(rf, taps), block=taps)
+    # dense: input-major, so one reuse iteration reads a contiguous block
+    values = p.weight.T if f.kind == "dense" else f.elementwise
+    block = -(-f.macs // min(rf, f.macs))
+    reuse = -(-f.macs // block)
+    if reuse == 1:
+        storage = "logic"
+    elif reuse >= BRAM_MIN_DEPTH and f.macs * f.weight.bits >= BRAM_MIN_BITS:
+        storage = "bram"
+    else:
+        storage = "lutram"
+    rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=values, dims=(f.macs,),
+              storage=storage, factor=block)
+    return Projection(**common, weights=rom, reuse=reuse, block=block)
+
+
+def _largest_divisor(n: int, cap: int) -> int:
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+
+
+def _event_projection(f: ProjectionFacts, sources: dict, external: bool,
+                      axi_bits: int | None, base: int) -> Projection:
+    p = f.proj
+    common = _common(f, sources)
+    if external and f.kind != "dense":
+        raise UnsupportedError("only dense weights can live in external memory",
+                               node=p.name, value=f.kind,
+                               hint="convolution and elementwise weights stay on chip")
+    if f.kind == "dense":
+        n_in, n_out = f.shape.n_in, f.shape.n_out
+        if external:
+            if not axi_bits:
+                raise UnsupportedError("external weights need the memory port width",
+                                       node=p.name, hint="set resources.axi_data_bits in the "
+                                                         "target file")
+            if f.weight.bits > axi_bits:
+                raise UnsupportedError("a weight is wider than the memory port", node=p.name,
+                                       value=f"{f.weight.bits} > {axi_bits} bits")
+            lanes = min(n_out, axi_bits // f.weight.bits)
+        else:
+            lanes = min(n_out, CHIP_LANES)
+        words = -(-n_out // lanes)
+        rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=p.weight.T, dims=(n_in, n_out),
+                  storage="external" if external else memory_storage(
+                      p.weight.size * f.weight.bits, n_in * words),
+                  factor=lanes, dim=2, reshape=True)
+        n_acc = n_out
+    elif f.kind == "elementwise":
+        n = f.shape.n
+        values = f.elementwise
+        rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=values, dims=(n,),
+                  storage=memory_storage(n * f.weight.bits, n))
+        lanes, words, n_acc = 1, 1, n
+    else:
+        s = f.shape
+        lanes = _largest_divisor(s.cout_g, CHIP_LANES)
+        words = -(-s.cout_g // lanes)
+        # rows by input channel: W[c][ky * KW + kx][co - group * COUT_G]
+        w = p.weight.reshape(s.groups, s.cout_g, s.cin_g, s.kh * s.kw)
+        values = w.transpose(0, 2, 3, 1).reshape(s.c_in, s.kh * s.kw, s.cout_g)
+        rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=values,
+                  dims=(s.c_in, s.kh * s.kw, s.cout_g),
+                  storage=memory_storage(values.size * f.weight.bits,
+                                         s.c_in * s.kh * s.kw * words),
+                  factor=lanes, dim=3, reshape=True)
+        n_acc = s.n_sums
+    banks = lanes if f.kind != "elementwise" else 1
+    if n_acc <= lanes:
+        acc_storage = "logic"
+    else:
+        acc_storage = memory_storage(n_acc * f.acc.bits // banks, n_acc // banks)
+    return Projection(**common, weights=rom, lanes=lanes, words=words,
+                      placement="external" if external else "chip", base=base,
+                      acc_storage=acc_storage)
+
