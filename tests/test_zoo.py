@@ -141,3 +141,32 @@ def test_training_is_deterministic(tmp_path):
         assert new.files == shipped.files
         for key in shipped.files:
             np.testing.assert_array_equal(new[key], shipped[key], err_msg=key)
+
+
+# ----------------------------------------------------------------------------- backends
+
+BACKEND_RUNS = [  # (model, target, backend): the compiled zoo network on each executor
+    ("sew_residual", "loihi2", "lava"), ("sew_residual", "xc7z020", "hls"),
+    ("sew_residual", "loihi2", "onnx"), ("sew_residual", "xc7z020", "onnx"),
+    ("rsynaptic_bias", "loihi2", "lava"),
+    pytest.param("bn_conv", "loihi2", "lava", marks=pytest.mark.slow),  # conv layers: ~50 s
+    ("sinabs_ms", "loihi2", "lava"), ("bn_conv", "cpu", "onnx"),
+]
+BACKEND_SAMPLES = 2
+
+
+@pytest.mark.parametrize("name,target,backend", BACKEND_RUNS)
+def test_zoo_network_runs_bit_identically_on_the_backend(name, target, backend):
+    """The residual network (and the zoo's other graph shapes: bias sources, OR layers,
+    multi-spike counts) on Lava, HLS csim and ONNX equals the emulator in every state."""
+    from snn_compile.backend import get_backend
+    from snn_compile.compare import pad_for_latency, traces_identical
+    from snn_compile.emulator import run_network
+
+    q, _ = _compiled(name, target)
+    engine = get_backend(backend)
+    if engine.available():
+        pytest.skip(engine.available())
+    _, x, _, _ = _model(name)
+    x = pad_for_latency(x[:, :BACKEND_SAMPLES], q.network)
+    assert traces_identical(run_network(q.network, x), engine.run(q.network, x)) is None
