@@ -1,6 +1,8 @@
 """The one datapath description: every family equals the specification, rule by rule, and the
 fast emulator equals the reference executor on graphs with every feature."""
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -42,7 +44,7 @@ def _edge_values(rng, param, kind):
 
 @pytest.mark.parametrize("kind,name", ALL_RULES)
 def test_numpy_and_torch_families_equal_the_specification(kind, name):
-    rng = np.random.default_rng(abs(hash((kind, name))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{kind}:{name}".encode()))  # not hash(): salted
     for _ in range(20):
         param = _param(kind, rng)
         x = _edge_values(rng, param if kind != "spike_test" else 0, kind)
