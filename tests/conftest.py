@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
+# Deterministic property tests: the same examples on every run and machine (no example
+# database, no random draws); `--hypothesis-profile explore` draws afresh when hunting bugs.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("deterministic")
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same global random state (torch, numpy, random)."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
 
 
 def _neuron_states(module) -> dict[str, torch.Tensor]:
