@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from snn_compile.compare import traces_identical
 from snn_compile.datapath.exact import ExactOps, as_exact
 from snn_compile.datapath.numpy_ops import NUMPY
 from snn_compile.datapath.reference import run_reference
@@ -123,3 +124,50 @@ def test_chain_guard_networks_equal_reference():
                 for key, want in states.items():
                     np.testing.assert_array_equal(np.asarray(fast.layers[name][key], np.int64),
                                                   want)
+
+
+def _ceil(o, p, k: int):
+    """Round up: ``-((-p) >> k)``."""
+    return o.sub(o.const(0), o.shr(o.sub(o.const(0), p), k)) if k else p
+
+
+def test_a_new_rule_reaches_every_generated_family(monkeypatch):
+    """README's "Adding a datapath rule": a rule added to the table (here a rounding "ceil")
+    runs in every generated family (numpy emulator, torch, ONNX) equal to the spec with no
+    other change, and the hand-written backends (HLS headers, Lava process) refuse it until
+    they implement it."""
+    import dataclasses
+
+    from snn_compile.backend import get_backend, missing_capabilities
+    from snn_compile.datapath.rules import Rule
+
+    monkeypatch.setitem(RULES["rounding"], "ceil",
+                        Rule("rounding", "ceil", _ceil, _ceil.__doc__, value_preserving=False))
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2**40, 2**40, size=300)
+    for k in (0, 1, 5, 12):
+        want = np.asarray(apply(EXACT, "rounding", "ceil", as_exact(x), k), np.int64)
+        np.testing.assert_array_equal(-((-x) >> k), want)  # the spec says what it means
+        np.testing.assert_array_equal(np.asarray(apply(NUMPY, "rounding", "ceil", x, k)), want)
+        got_t = apply(TorchOps(), "rounding", "ceil", torch.as_tensor(x, dtype=torch.float64), k)
+        np.testing.assert_array_equal(np.asarray(got_t, np.int64), want)
+    base = load_target("cpu")
+    target = dataclasses.replace(base, neuron=dataclasses.replace(base.neuron,
+                                                                  decay_rounding="ceil"))
+    onnx_backend = get_backend("onnx")
+    differs = 0
+    for seed in range(4):
+        net = random_network(np.random.default_rng(seed), target, features=("cuba", "delay"))
+        spikes = random_spikes(np.random.default_rng(seed), net, steps=12, batch=2)
+        fast, spec = run_network(net, spikes), run_reference(net, spikes)
+        for name, states in spec.layers.items():
+            for key, value in states.items():
+                np.testing.assert_array_equal(np.asarray(fast.layers[name][key], np.int64),
+                                              value)
+        assert traces_identical(fast, onnx_backend.run(net, spikes)) is None
+        floor_net = net.replace(target=base)  # the same network rounding down
+        differs += traces_identical(fast, run_network(floor_net, spikes)) is not None
+    assert differs, "the new rule was never exercised"
+    for name in ("hls", "lava"):
+        assert ("cpu", "the rounding rule 'ceil'") in missing_capabilities(
+            net, get_backend(name).capabilities)

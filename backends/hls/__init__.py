@@ -24,7 +24,7 @@ from snn_compile.trace import Trace
 
 from . import csim
 from .estimate import estimate, measured_activity
-from .lower import OVERFLOW_STRUCTS, analyze, c_identifier
+from .lower import OVERFLOW_STRUCTS, ROUNDING_STRUCTS, TEST_STRUCTS, analyze, c_identifier
 from .plan import Lowered, choose
 from .render import IMAGE, render_project, testbench_data, write_files
 
@@ -37,7 +37,9 @@ class HlsBackend(Backend):
     name = "hls"
     description = "Vitis HLS C++ project (ap_int datapath); C simulation with g++"
     capabilities = Capabilities(
-        rules={"overflow": tuple(OVERFLOW_STRUCTS)},
+        # every kind listed: a rule added to the table is refused until the headers have it
+        rules={"overflow": tuple(OVERFLOW_STRUCTS), "rounding": tuple(ROUNDING_STRUCTS),
+               "spike_test": tuple(TEST_STRUCTS)},
         notes={"the overflow rule 'wrap_lava'":
                "Lava's single-pass asymmetric wrap is not implemented in the HLS headers; use "
                "wrap, saturate or saturate_symmetric (--set neuron.u_overflow=wrap)"})

@@ -50,8 +50,9 @@ BIAS_NOTE = ("a bias on the synaptic current enters as the spikes of a one-neuro
 CAPABILITIES = Capabilities(
     projections=ALL_PROJECTIONS,
     max_pool=False,
+    # every kind listed: a rule added to the table is refused until processes.py has it
     rules={"overflow": ("wrap", "wrap_lava", "saturate_symmetric"),
-           "rounding": ("toward_zero",)},
+           "rounding": ("toward_zero",), "spike_test": (">", ">=")},  # processes.SPIKE_TESTS
     features={"input_bias": (False,)},
     graded_input=True,
     recurrence=True,
