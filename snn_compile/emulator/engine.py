@@ -10,7 +10,7 @@ datapath defined once in the rule table.
 
 ``record`` chooses what is kept: ``"all"`` (spikes, u and v of every population), ``"spikes"``
 (every population's spikes), ``"output"`` (the output population only), or a collection of
-population names (all states of those).
+population names (all states of those); see :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,8 @@ from ..datapath.step import (
 )
 from ..ir.fixed import QNetwork, QPopulation
 from ..trace import Trace
+from .records import RECORDS, kept, state_dtypes  # noqa: F401 (RECORDS: the record choices)
 from .synapse import product
-
-RECORDS = ("all", "spikes", "output")
-
-
-def state_dtype(bits: int):
-    """The narrowest numpy integer type holding a register of ``bits`` (int32 or int64)."""
-    return np.int32 if bits <= 32 else np.int64
 
 
 def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
@@ -48,26 +42,13 @@ def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
             states = run_cycle(net, group, outputs, T, B)
         for name, st in states.items():
             outputs[name] = st["spikes"]
-            kept = _kept(net, name, record)
-            if kept:
+            keep = kept(net, name, record)
+            if keep:
                 shape = net.population(name).shape
-                layers[name] = {k: st[k].reshape(T, B, *shape) for k in kept}
+                layers[name] = {k: st[k].reshape(T, B, *shape) for k in keep}
     out = net.output_population
     key = "spikes" if out.neuron.spiking else "v"
     return Trace(output=layers[out.name][key], layers=layers)
-
-
-def _kept(net: QNetwork, name: str, record) -> tuple[str, ...]:
-    if record == "all":
-        return ("spikes", "u", "v")
-    if record == "spikes":
-        spiking = net.population(name).neuron.spiking
-        return ("spikes",) if spiking or name != net.output else ("spikes", "v")
-    if record == "output":
-        return ("spikes", "u", "v") if name == net.output else ()
-    if isinstance(record, (set, frozenset, list, tuple)):
-        return ("spikes", "u", "v") if name in record or name == net.output else ()
-    raise ValueError(f"record must be one of {RECORDS} or a set of population names")
 
 
 def _delayed_contribution(net: QNetwork, proj, source: np.ndarray, T: int, B: int):
@@ -105,16 +86,12 @@ class _Population:
         self.cfg = NeuronConfig.of(net.target, pop.neuron)
         self.params = NeuronParams.of(O, pop.neuron, pop.size)
         n = pop.size
-        fmt = net.target.neuron
-        u_bits = self.cfg.u_bits + (fmt.u_overflow == "wrap_lava")
-        zero_same = self.cfg.reset == "zero" and self.cfg.same_step
-        v_bits = self.cfg.v_bits + (zero_same and self.cfg.uses_reset_flag) \
-            + (fmt.v_overflow == "wrap_lava")
+        u_type, v_type = state_dtypes(net, pop)
         self.u = np.zeros((B, n), np.int64)
         self.v = np.zeros((B, n), np.int64)
         self.out_s = np.zeros((T, B, n), spike_dtype(pop.neuron))
-        self.out_u = np.empty((T, B, n), state_dtype(u_bits))
-        self.out_v = np.empty((T, B, n), state_dtype(v_bits))
+        self.out_u = np.empty((T, B, n), u_type)
+        self.out_v = np.empty((T, B, n), v_type)
 
     def step(self, t: int, u):
         s, self.v = membrane(O, self.cfg, self.params, self.v, u)
