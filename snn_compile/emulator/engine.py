@@ -1,6 +1,11 @@
 """The bit-accurate emulator: runs a QNetwork with its target's exact integer arithmetic.
 
-Populations are evaluated group by group over the whole time window: a group is one population,
+:func:`run_network` runs one of two engines that compute the same values in the same types:
+``"native"`` (generated C kernels, :mod:`.native`) or ``"numpy"`` (this module), or picks one
+(``"auto"``, the default: native where a C compiler works and the run is large enough to repay
+building its kernels, see :func:`.native.auto_engine`).
+
+The numpy engine: populations are evaluated group by group over the whole time window: a group is one population,
 or the populations of a cycle (recurrence). The synaptic input a population receives from earlier
 groups is computed for all T steps and B samples at once (one exact BLAS product per projection,
 see ``synapse.py``, shifted in time by the projection's delay). Only the neuron update, and the
@@ -23,12 +28,40 @@ from ..datapath.step import (
 )
 from ..ir.fixed import QNetwork, QPopulation
 from ..trace import Trace
+from . import native
 from .records import RECORDS, kept, state_dtypes  # noqa: F401 (RECORDS: the record choices)
 from .synapse import product
 
+ENGINES = ("auto", "native", "numpy")
 
-def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
-    """Run ``net`` on ``spikes`` [T, B, *input_shape]; return the recorded :class:`Trace`."""
+
+def run_network(net: QNetwork, spikes: np.ndarray, *, record="all", engine: str = "auto",
+                threads: int | None = None, out: Trace | None = None) -> Trace:
+    """Run ``net`` on ``spikes`` [T, B, *input_shape]; return the recorded :class:`Trace`.
+
+    ``engine``: ``"auto"``, ``"native"`` or ``"numpy"`` (see the module docstring); ``threads``:
+    the native engine's threads (default: every CPU this process may use); ``out``: a trace of
+    an earlier native run of ``net`` with the same ``record``, whose arrays this run may
+    overwrite instead of allocating new ones.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    kept(net, net.output, record)  # validates record before any work
+    if engine == "auto":
+        engine = native.auto_engine(net, np.shape(spikes))
+        if engine == "native":
+            try:
+                return native.program(net, record).run(spikes, threads=threads, out=out)
+            except native.NativeUnavailable as exc:
+                native.warn_fallback(str(exc))
+                engine = "numpy"
+    if engine == "native":
+        return native.program(net, record).run(spikes, threads=threads, out=out)
+    return run_numpy(net, spikes, record=record)
+
+
+def run_numpy(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
+    """The numpy engine (see the module docstring)."""
     x = net.input.encode(spikes)
     T, B = x.shape[:2]
     outputs = {net.input.name: x}  # spikes [T, B, n] of every evaluated population
