@@ -14,6 +14,11 @@ complement width without relying on compiler flags. ``>>`` of a signed value is 
 
 Constants: Python integers become literals; an array (a per-neuron parameter) becomes a runtime
 input ``P<k>[<index>]``, collected in :attr:`CFamily.arrays` for the caller to pass.
+
+Two rules have shorter C forms (specialisations, tested equal to the table's definition like the
+numpy family's): ``wrap`` at ``bits < 64`` is ``(x << (64 - bits)) >> (64 - bits)`` (the low
+bits, sign-extended) and ``toward_zero`` adds ``2**k - 1`` to negative products through the sign
+mask ``p >> 63`` instead of a multiplication.
 """
 
 from __future__ import annotations
@@ -37,6 +42,21 @@ class CFamily:
     ``index`` is the C name of the element index that per-neuron arrays are read at, ``prefix``
     names the temporaries (several families may write into one C function).
     """
+
+    def _wrap(self, x, bits: int):
+        if bits >= 64:
+            return x
+        return self.let(f"((int64_t)((uint64_t)({x}) << {64 - bits}) >> {64 - bits})")
+
+    def _toward_zero(self, p, k: int):
+        if k == 0:
+            return p
+        mask = literal((1 << k) - 1)
+        return self.let(f"(snn_add({p}, ({p} >> 63) & {mask}) >> {k})")
+
+    @property
+    def special(self):
+        return {("overflow", "wrap"): self._wrap, ("rounding", "toward_zero"): self._toward_zero}
 
     def __init__(self, index: str = "j", prefix: str = "t", array_prefix: str = "P"):
         self.index, self.prefix, self.array_prefix = index, prefix, array_prefix
