@@ -33,7 +33,10 @@ CACHE_ENV = "SNN_COMPILE_CACHE"
 BASE_FLAGS = ("-O3", "-fwrapv", "-fPIC", "-shared", "-fno-math-errno")
 # GCC's unroll-and-jam fuses the column loop of the event-driven sums into eight columns that
 # it then fails to vectorise (measured 5x slower); compilers without the flag skip it.
-OPTIONAL_FLAGS = (("-march=native",), ("-fopenmp",), ("-fno-loop-unroll-and-jam",))
+# 512-bit vectors: the int8 weight columns widen to 32 int16 sums per instruction (measured
+# 1.4x on AVX-512; a no-op without it).
+OPTIONAL_FLAGS = (("-march=native",), ("-fopenmp",), ("-fno-loop-unroll-and-jam",),
+                  ("-mprefer-vector-width=512",))
 MAX_KERNELS = 2000
 _PROBE = "#include <stdint.h>\nint snn_probe(int64_t x) { return (int)(x + 1); }\n"
 _lock = threading.Lock()

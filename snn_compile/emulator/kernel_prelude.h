@@ -12,10 +12,58 @@
 #include <omp.h>
 #endif
 
+/* Scratch memory on whole cache lines (free() releases it). */
+static inline void *snn_alloc(size_t bytes) {
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* Ask for the next step's rows early: a sample's rows are B rows apart in the [T, B, n]
+ * arrays, too far for the hardware prefetcher. */
+static inline void snn_prefetch(const void *p, int64_t bytes, int write) {
+#if defined(__GNUC__)
+    for (int64_t at = 0; at < bytes; at += 64) {
+        if (write)
+            __builtin_prefetch((const char *)p + at, 1, 3);
+        else
+            __builtin_prefetch((const char *)p + at, 0, 3);
+    }
+#else
+    (void)p; (void)bytes; (void)write;
+#endif
+}
+
 static inline int64_t snn_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
 static inline int64_t snn_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
 static inline int64_t snn_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
 static inline int64_t snn_shl(int64_t x, int k) { return (int64_t)((uint64_t)x << k); }
+
+/* a[0:16] += x * w[0:16] modulo the width of A (the inner step of a convolution's scatter):
+ * GCC/Clang vector extensions where available (the compilers do not vectorise a 16-element loop
+ * whose addresses come from a table), a loop elsewhere. */
+#if defined(__GNUC__)
+#define SNN_VEC16(T) typedef T snn_v16_##T __attribute__((vector_size(16 * sizeof(T)), aligned(sizeof(T))))
+SNN_VEC16(int8_t); SNN_VEC16(int16_t); SNN_VEC16(int32_t); SNN_VEC16(int64_t);
+SNN_VEC16(uint16_t); SNN_VEC16(uint32_t); SNN_VEC16(uint64_t);
+#define SNN_DEFINE_ADD16(A, U, W)                                                            \
+    static inline void snn_add16_##A##_##W(A *a, const W *w, int64_t x) {                   \
+        snn_v16_##U av;                                                                      \
+        snn_v16_##W wv;                                                                      \
+        memcpy(&av, a, sizeof av);                                                           \
+        memcpy(&wv, w, sizeof wv);                                                           \
+        av += (snn_v16_##U)__builtin_convertvector(wv, snn_v16_##A) * (U)x;                  \
+        memcpy(a, &av, sizeof av);                                                           \
+    }
+#else
+#define SNN_DEFINE_ADD16(A, U, W)                                                            \
+    static inline void snn_add16_##A##_##W(A *a, const W *w, int64_t x) {                   \
+        for (int o = 0; o < 16; o++) a[o] = (A)((U)a[o] + (U)w[o] * (U)x);                   \
+    }
+#endif
+#define SNN_DEFINE_ADD16_ALL(A, U) SNN_DEFINE_ADD16(A, U, int8_t) SNN_DEFINE_ADD16(A, U, int16_t) \
+    SNN_DEFINE_ADD16(A, U, int32_t) SNN_DEFINE_ADD16(A, U, int64_t)
+SNN_DEFINE_ADD16_ALL(int16_t, uint16_t)
+SNN_DEFINE_ADD16_ALL(int32_t, uint32_t)
+SNN_DEFINE_ADD16_ALL(int64_t, uint64_t)
 
 /* clip(floor(v / thr), 0, cap) for thr > 0: a multi-spike count. A negative v gives a
  * non-positive floor quotient, clipped to 0, so the truncating C division suffices. */
@@ -42,16 +90,39 @@ SNN_DEFINE_COLLECT(snn_collect_int16_t, int16_t)
 SNN_DEFINE_COLLECT(snn_collect_int32_t, int32_t)
 SNN_DEFINE_COLLECT(snn_collect_int64_t, int64_t)
 
-/* Spikes (0/1 or counts) are sparse bytes: skip eight zero bytes at a time. */
+/* Spikes (0/1 or counts) are sparse bytes: find the non-zero ones through a bit mask per block
+ * of 64 (AVX-512) or 32 (AVX2) bytes, or per 8-byte word elsewhere; then one step per event. */
+#if defined(__AVX512BW__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 static inline int64_t snn_collect_uint8_t(const uint8_t *x, int64_t n, int32_t *idx,
                                           int64_t *val) {
     int64_t k = 0, i = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__AVX512BW__)
+    for (; i + 64 <= n; i += 64) {
+        const __m512i v = _mm512_loadu_si512((const void *)(x + i));
+        for (uint64_t m = _mm512_test_epi8_mask(v, v); m; m &= m - 1) {
+            const int64_t at = i + __builtin_ctzll(m);
+            idx[k] = (int32_t)at;
+            val[k++] = x[at];
+        }
+    }
+#elif defined(__AVX2__)
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        const __m256i zero = _mm256_cmpeq_epi8(v, _mm256_setzero_si256());
+        for (uint32_t m = ~(uint32_t)_mm256_movemask_epi8(zero); m; m &= m - 1) {
+            const int64_t at = i + __builtin_ctz(m);
+            idx[k] = (int32_t)at;
+            val[k++] = x[at];
+        }
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     for (; i + 8 <= n; i += 8) {
         uint64_t word;
         memcpy(&word, x + i, 8);
         while (word) {
-            const int byte = __builtin_ctzll(word) >> 3;  /* lowest non-zero byte (little endian) */
+            const int byte = __builtin_ctzll(word) >> 3;  /* lowest non-zero byte */
             idx[k] = (int32_t)(i + byte);
             val[k++] = x[i + byte];
             word &= ~((uint64_t)0xff << (8 * byte));

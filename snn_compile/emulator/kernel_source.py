@@ -96,7 +96,7 @@ def _event_head(plan: ProjectionPlan, m: int, column: str) -> list[str]:
 
 def _dense_add(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
     """Adds the events' weight columns, four columns per pass over the accumulator."""
-    n, u = plan.target_size, UNSIGNED[ctype]
+    n, u = plan.stride, UNSIGNED[ctype]
     lines = [f"static void {name}({ctype} *restrict acc, const {plan.weight_ctype} *restrict w,",
              "        const int32_t *restrict idx, const int64_t *restrict val, int64_t nnz) {",
              "    int64_t k = 0;"]
@@ -112,31 +112,23 @@ def _dense_add(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
 
 
 def _conv_add(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
-    """Scatters each event into the outputs it reaches: accumulator ``[oH, oW, C_out]``."""
-    geo, w = plan.proj.conv, plan.proj.weight
-    c_in, h, wd = geo.in_shape
-    co, cg, kh, kw = w.shape
-    _, oh, ow = geo.conv_shape(w.shape)
-    (sh, sw), (ph, pw), (dh, dw) = geo.stride, geo.padding, geo.dilation
-    pg, u = co // geo.groups, UNSIGNED[ctype]
+    """Scatters each event into the outputs it reaches (:class:`~.kernel_plan.ConvLayout`)."""
+    cv = plan.conv
     return [
         f"static void {name}({ctype} *restrict acc, const {plan.weight_ctype} *restrict w_all,",
-        "        const int32_t *restrict idx, const int64_t *restrict val, int64_t nnz) {",
+        "        const int32_t *restrict idx, const int64_t *restrict val, int64_t nnz,",
+        "        const int32_t *restrict start, const int32_t *restrict pairs) {",
         "    for (int64_t k = 0; k < nnz; k++) {",
-        f"        const int64_t i = idx[k], c = i / {h * wd}, y = i / {wd} % {h}, x = i % {wd};",
+        f"        const int64_t i = idx[k], c = i / {cv.in_hw}, s = i % {cv.in_hw};",
         *([] if plan.source.binary else ["        const int64_t x0 = val[k];"]),
-        f"        const int64_t g = c / {cg};",
-        f"        for (int64_t p = 0; p < {kh}; p++) {{",
-        f"            const int64_t ny = y + {ph} - p * {dh};",
-        f"            if (ny < 0 || ny % {sh} != 0 || ny / {sh} >= {oh}) continue;",
-        f"            for (int64_t q = 0; q < {kw}; q++) {{",
-        f"                const int64_t nx = x + {pw} - q * {dw};",
-        f"                if (nx < 0 || nx % {sw} != 0 || nx / {sw} >= {ow}) continue;",
-        f"                const {plan.weight_ctype} *w0 = w_all + ((c * {kh} + p) * {kw} + q) * {pg};",
-        f"                {ctype} *a = acc + ((ny / {sh}) * {ow} + nx / {sw}) * {co} + g * {pg};",
-        f"                for (int64_t o = 0; o < {pg}; o++)",
-        f"                    a[o] = ({ctype})(({u})a[o] + {_term(plan, ctype, 0, 'o')});",
-        "            }",
+        f"        const {plan.weight_ctype} *wc = w_all + c * {cv.taps * cv.lanes};",
+        f"        {ctype} *ag = acc + (c / {cv.in_per_group}) * {cv.lanes};",
+        "        for (int64_t e = start[s]; e < start[s + 1]; e++) {",
+        f"            const {plan.weight_ctype} *restrict w0 = wc + pairs[2 * e + 1];",
+        f"            {ctype} *restrict a = ag + pairs[2 * e];",
+        f"            for (int64_t o = 0; o < {cv.lanes}; o += 16)",
+        f"                snn_add16_{ctype}_{plan.weight_ctype}(a + o, w0 + o, "
+        f"{'1' if plan.source.binary else 'x0'});",
         "        }",
         "    }",
         "}",
@@ -144,42 +136,39 @@ def _conv_add(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
 
 
 def _conv_finish(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
-    """``[oH, oW, C_out]`` sums to the population's ``[C_out, H, W]`` order, taking the
-    maximum over each pooling window first where the convolution has one."""
-    geo, w = plan.proj.conv, plan.proj.weight
-    co = w.shape[0]
-    _, oh, ow = geo.conv_shape(w.shape)
-    head = [f"static void {name}(const {ctype} *restrict s, {plan.acc_ctype} *restrict out) {{"]
+    """``[oH * oW, groups, lanes]`` sums to the population's ``[C_out, H, W]`` order, taking
+    the maximum over each pooling window first where the convolution has one."""
+    cv, geo = plan.conv, plan.proj.conv
+    co, row = cv.groups * cv.per_group, cv.groups * cv.lanes
+    head = [f"static void {name}(const {ctype} *restrict s, {plan.acc_ctype} *restrict out) {{",
+            f"    for (int64_t c = 0; c < {co}; c++) {{",
+            f"        const {ctype} *sc = s + (c / {cv.per_group}) * {cv.lanes} + c % {cv.per_group};"]
     if geo.max_pool is None:
-        return head + [f"    for (int64_t c = 0; c < {co}; c++)",
-                       f"        for (int64_t i = 0; i < {oh * ow}; i++)",
-                       f"            out[c * {oh * ow} + i] = ({plan.acc_ctype})s[i * {co} + c];",
-                       "}"]
+        return head + [f"        for (int64_t i = 0; i < {cv.out_hw}; i++)",
+                       f"            out[c * {cv.out_hw} + i] = ({plan.acc_ctype})sc[i * {row}];",
+                       "    }", "}"]
     (pkh, pkw), (psh, psw) = geo.max_pool
-    _, poh, pow_ = geo.out_shape(w.shape)
+    _, poh, pow_ = geo.out_shape(plan.proj.weight.shape)
+    ow = cv.out_w
     return head + [
-        f"    for (int64_t c = 0; c < {co}; c++)",
         f"        for (int64_t py = 0; py < {poh}; py++)",
         f"            for (int64_t px = 0; px < {pow_}; px++) {{",
-        f"                {ctype} m = s[((py * {psh}) * {ow} + px * {psw}) * {co} + c];",
+        f"                {ctype} m = sc[((py * {psh}) * {ow} + px * {psw}) * {row}];",
         f"                for (int64_t p = 0; p < {pkh}; p++)",
         f"                    for (int64_t q = 0; q < {pkw}; q++) {{",
-        f"                        const {ctype} v = s[((py * {psh} + p) * {ow} + px * {psw} + q)"
-        f" * {co} + c];",
+        f"                        const {ctype} v = sc[((py * {psh} + p) * {ow} + px * {psw} + q)"
+        f" * {row}];",
         "                        m = v > m ? v : m;",
         "                    }",
         f"                out[(c * {poh} + py) * {pow_} + px] = ({plan.acc_ctype})m;",
         "            }",
+        "    }",
         "}",
     ]
 
 
 def _scratch_size(plan: ProjectionPlan) -> int:
-    if plan.proj.kind == "conv":
-        co = plan.proj.weight.shape[0]
-        _, oh, ow = plan.proj.conv.conv_shape(plan.proj.weight.shape)
-        return co * oh * ow
-    return plan.target_size
+    return plan.conv.size if plan.conv is not None else plan.stride
 
 
 # ----------------------------------------------------------------------------- the kernel
@@ -210,9 +199,12 @@ class _GroupWriter:
         src = plan.source
         self.max_source = max(self.max_source, src.size)
         self.zero_bytes = max(self.zero_bytes, src.size * SIZEOF[src.ctype])
-        d = plan.proj.delay
-        return [f"const {src.ctype} *{k}_x = t >= {d} ? {self._source(plan)} + ((t - {d}) * B + b)"
-                f" * {src.size} : (const {src.ctype} *)zero;"]
+        d, base = plan.proj.delay, self._source(plan)
+        row = f"{src.size * SIZEOF[src.ctype]}"
+        return [f"const {src.ctype} *{k}_x = t >= {d} ? {base} + ((t - {d}) * B + b)"
+                f" * {src.size} : (const {src.ctype} *)zero;",
+                f"if (t + 1 >= {d} && t + 1 < T) snn_prefetch({base} + ((t + 1 - {d}) * B + b)"
+                f" * {src.size}, {row}, 0);"]
 
     def projection(self, plan: ProjectionPlan, k: str) -> tuple[list[str], str]:
         """The statements computing one projection's ``acc`` this step, and the neuron loop's
@@ -223,13 +215,17 @@ class _GroupWriter:
         if plan.mode == "pre":
             pre = self.buffers.slot(("pre", plan.proj.name), f"{k}_pre", plan.acc_ctype)
             n = plan.target_size
-            return ([f"const {plan.acc_ctype} *{k}_row = {pre} + (t * B + b) * {n};"],
-                    f"(int64_t){k}_row[j]")
-        return self._event(plan, k), f"(int64_t){k}_acc[j]"
+            return ([f"const {plan.acc_ctype} *{k}_row = {pre} + (t * B + b) * {n};",
+                     f"if (t + 1 < T) snn_prefetch({k}_row + B * {n}, "
+                     f"{n * SIZEOF[plan.acc_ctype]}, 0);"], f"(int64_t){k}_row[j]")
+        acc = f"(int64_t){k}_acc[j]"
+        if plan.weight_shift:  # the sums are of w >> shift (kernel_plan): shift them back
+            acc = f"snn_shl({acc}, {plan.weight_shift})"
+        return self._event(plan, k), acc
 
     def _event(self, plan: ProjectionPlan, k: str) -> list[str]:
         w = self.buffers.constant(f"{k}_w", plan.weight_ctype, plan.weights)
-        acc = self._scratch(f"{k}_acc", plan.acc_ctype, plan.target_size)
+        acc = self._scratch(f"{k}_acc", plan.acc_ctype, plan.stride)
         conv = plan.proj.kind == "conv"
         src = plan.source
         lines = [f"/* projection '{plan.proj.name}': {plan.proj.kind}, delay {plan.proj.delay} */"]
@@ -241,18 +237,23 @@ class _GroupWriter:
             colmax = self.buffers.constant(f"{k}_colmax", "int64_t", plan.colmax)
             lines.append(f"const int64_t {k}_bound = snn_event_bound(idx, val, {k}_nnz, "
                          f"{colmax}, {max(bounds)});")
+        geometry = ""
+        if conv:
+            start = self.buffers.constant(f"{k}_start", "int32_t", plan.conv.start)
+            pairs = self.buffers.constant(f"{k}_pairs", "int32_t", plan.conv.pairs)
+            geometry = f", {start}, {pairs}"
         branches = []
         for ctype, bound in plan.paths:
             add = f"{self.prefix}{k}_add_{ctype}"
             self.functions += (_conv_add if conv else _dense_add)(add, plan, ctype) + [""]
             if not conv and ctype == plan.acc_ctype:
-                body = [f"memset({acc}, 0, sizeof(*{acc}) * {plan.target_size});",
+                body = [f"memset({acc}, 0, sizeof(*{acc}) * {plan.stride});",
                         f"{add}({acc}, {w}, idx, val, {k}_nnz);"]
             else:
                 n = _scratch_size(plan)
                 s = self._scratch(f"{k}_s_{ctype}", ctype, n)
                 body = [f"memset({s}, 0, sizeof(*{s}) * {n});",
-                        f"{add}({s}, {w}, idx, val, {k}_nnz);"]
+                        f"{add}({s}, {w}, idx, val, {k}_nnz{geometry});"]
                 if conv:
                     finish = f"{self.prefix}{k}_finish_{ctype}"
                     self.functions += _conv_finish(finish, plan, ctype) + [""]
@@ -319,7 +320,7 @@ class _GroupWriter:
         self._scratch("idx", "int32_t", self.max_source)
         self._scratch("val", "int64_t", self.max_source)
         names = ", ".join(p.pop.name for p in self.plan.populations)
-        alloc = [f"{ctype} *{name} = ({ctype} *)malloc(sizeof({ctype}) * {n});"
+        alloc = [f"{ctype} *{name} = ({ctype} *)snn_alloc(sizeof({ctype}) * {n});"
                  for name, ctype, n in self.scratch]
         alloc.append(f"void *zero = calloc({self.zero_bytes}, 1);")
         ok = " && ".join(["zero"] + [name for name, _, _ in self.scratch])

@@ -110,7 +110,7 @@ class _Kernel:
     def __init__(self, plan: GroupPlan, source: KernelSource, lib: ctypes.CDLL):
         self.plan = plan
         self.slots = source.slots
-        self.constants = source.constants
+        self.constants = [aligned(arr) for arr in source.constants]
         fn = getattr(lib, source.entry)
         fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
         fn.restype = ctypes.c_int
@@ -192,7 +192,7 @@ class NativeProgram:
         threads = threads or default_threads()
         with self._lock:
             inp = source_plan(net, net.input.name)
-            x = net.input.encode(spikes).astype(NUMPY_TYPES[inp.ctype])
+            x = net.input.encode(spikes, NUMPY_TYPES[inp.ctype])
             T, B = x.shape[:2]
             arrays = {net.input.name: x}
             layers = {}
@@ -246,6 +246,15 @@ class NativeProgram:
             pre[d:] = product(proj, flat, self.net.shape_of(proj.source),
                               NUMPY_TYPES[plan.acc_ctype]).reshape(T - d, B, -1)
         return pre
+
+
+def aligned(arr: np.ndarray, alignment: int = 64) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` starting on a cache line."""
+    raw = np.empty(arr.nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    out = raw[start:start + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
 
 
 def _lend(out: Trace | None, name: str, key: str, shape, dtype) -> np.ndarray:
