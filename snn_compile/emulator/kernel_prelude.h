@@ -11,6 +11,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 /* Scratch memory on whole cache lines (free() releases it). */
 static inline void *snn_alloc(size_t bytes) {
@@ -29,6 +32,45 @@ static inline void snn_prefetch(const void *p, int64_t bytes, int write) {
     }
 #else
     (void)p; (void)bytes; (void)write;
+#endif
+}
+
+/* Copy a finished row of a recorded state to its trace with non-temporal stores where the CPU
+ * has them: the trace is read only after the run, so its lines need not be fetched first
+ * (write-allocate) nor kept in cache. snn_stream_fence() orders them before the kernel returns. */
+static inline void snn_stream(void *dst, const void *src, int64_t bytes) {
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
+#if defined(__AVX512F__)
+    enum { W = 64 };
+#elif defined(__AVX__)
+    enum { W = 32 };
+#else
+    enum { W = 16 };
+#endif
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    int64_t head = (int64_t)(-(uintptr_t)d & (W - 1));
+    head = head < bytes ? head : bytes;
+    memcpy(d, s, (size_t)head);
+    d += head, s += head, bytes -= head;
+    for (; bytes >= W; bytes -= W, d += W, s += W) {
+#if defined(__AVX512F__)
+        _mm512_stream_si512((__m512i *)d, _mm512_loadu_si512((const void *)s));
+#elif defined(__AVX__)
+        _mm256_stream_si256((__m256i *)d, _mm256_loadu_si256((const __m256i *)s));
+#else
+        _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+#endif
+    }
+    memcpy(d, s, (size_t)bytes);
+#else
+    memcpy(dst, src, (size_t)bytes);
+#endif
+}
+
+static inline void snn_stream_fence(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
 #endif
 }
 
@@ -92,9 +134,6 @@ SNN_DEFINE_COLLECT(snn_collect_int64_t, int64_t)
 
 /* Spikes (0/1 or counts) are sparse bytes: find the non-zero ones through a bit mask per block
  * of 64 (AVX-512) or 32 (AVX2) bytes, or per 8-byte word elsewhere; then one step per event. */
-#if defined(__AVX512BW__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 static inline int64_t snn_collect_uint8_t(const uint8_t *x, int64_t n, int32_t *idx,
                                           int64_t *val) {
     int64_t k = 0, i = 0;

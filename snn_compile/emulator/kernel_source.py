@@ -31,6 +31,7 @@ from .kernel_plan import GroupPlan, PopulationPlan, ProjectionPlan
 
 PRELUDE = (Path(__file__).with_name("kernel_prelude.h")).read_text()
 UNSIGNED = {"int16_t": "uint16_t", "int32_t": "uint32_t", "int64_t": "uint64_t"}
+STREAM_RECORDS = True  # recorded u, v rows go out through non-temporal stores
 SIZEOF = {"uint8_t": 1, "int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
 
 
@@ -298,16 +299,21 @@ class _GroupWriter:
             self.buffers.constant(f"{p}_P{idx}", "int64_t", arr)
         stores = [f"{p}_u[j] = {u};"] if cfg.has_current else []
         stores.append(f"{p}_v[j] = {v};")
-        rows = []
+        rows, after = [], []
         for key, ctype, value in (("spikes", pp.spike_ctype, s if s is not None else "0"),
                                   ("u", pp.u_ctype, u), ("v", pp.v_ctype, v)):
             if ctype is None:
                 continue
             buf = self.buffers.slot((key, pop.name), f"{p}_out_{key}", ctype)
-            rows.append(f"{ctype} *restrict {buf}_row = {buf} + (t * B + b) * {n};")
+            target = f"{buf} + (t * B + b) * {n}"
+            if key == "spikes" or not STREAM_RECORDS:
+                rows.append(f"{ctype} *restrict {buf}_row = {target};")
+            else:  # a recorded state: no one reads it here, stream it past the caches
+                self._scratch(f"{buf}_row", ctype, n)
+                after.append(f"snn_stream({target}, {buf}_row, {n * SIZEOF[ctype]});")
             stores.append(f"{buf}_row[j] = ({ctype}){value};")
         loop = [f"for (int64_t j = 0; j < {n}; j++) {{"] + _indent(o.lines + stores) + ["}"]
-        return ["{"] + _indent(lines + rows + loop) + ["}"]
+        return ["{"] + _indent(lines + rows + loop + after) + ["}"]
 
     def _state(self, name: str, n: int) -> str:
         self.states.append(name)
@@ -328,7 +334,8 @@ class _GroupWriter:
         reset = [f"memset({name}, 0, sizeof(*{name}) * {sizes[name]});" for name in self.states]
         sample = (["if (!ok) {", "#pragma omp atomic write", "    failed = 1;", "    continue;",
                    "}"] + reset
-                  + ["for (int64_t t = 0; t < T; t++) {"] + _indent(body) + ["}"])
+                  + ["for (int64_t t = 0; t < T; t++) {"] + _indent(body) + ["}",
+                     "snn_stream_fence();"])
         region = (alloc + [f"const int ok = {ok};", "#pragma omp for schedule(static)",
                            "for (int64_t b = 0; b < B; b++) {"] + _indent(sample) + ["}"]
                   + [f"free({name});" for name, _, _ in self.scratch] + ["free(zero);"])

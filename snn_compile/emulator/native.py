@@ -189,7 +189,8 @@ class NativeProgram:
         """Run on ``spikes`` [T, B, *input_shape]; ``out`` (a trace of an earlier run of this
         program) lends its arrays to this run's records."""
         net = self.net
-        threads = threads or default_threads()
+        threads = max(1, min(threads or default_threads(), np.shape(spikes)[1]
+                             if np.ndim(spikes) > 1 else 1))  # samples are what threads share
         with self._lock:
             inp = source_plan(net, net.input.name)
             x = net.input.encode(spikes, NUMPY_TYPES[inp.ctype])
