@@ -239,7 +239,8 @@ def test_precomputed_dense_sums_equal_event_driven(monkeypatch):
 
 # ----------------------------------------------------------------------------- engine contract
 
-def test_threads_and_batch_split_do_not_change_values():
+def test_threads_and_batch_split_do_not_change_values(monkeypatch):
+    monkeypatch.setattr(native, "PARALLEL_MIN_WORK", 0)  # small runs would take one thread
     rng = np.random.default_rng(9)
     net = random_network(rng, load_target("cpu"))
     spikes = random_spikes(rng, net, 20, 7)

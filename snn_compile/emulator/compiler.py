@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -38,8 +39,9 @@ BASE_FLAGS = ("-O3", "-fwrapv", "-fPIC", "-shared", "-fno-math-errno")
 OPTIONAL_FLAGS = (("-march=native",), ("-fopenmp",), ("-fno-loop-unroll-and-jam",),
                   ("-mprefer-vector-width=512",))
 MAX_KERNELS = 2000
+TOOLCHAIN_FILE = "toolchain.json"  # probe results per compiler binary
 _PROBE = "#include <stdint.h>\nint snn_probe(int64_t x) { return (int)(x + 1); }\n"
-_lock = threading.Lock()
+_lock = threading.RLock()
 _loaded: dict[str, ctypes.CDLL] = {}
 
 
@@ -82,29 +84,81 @@ def _build(compiler: str, flags, source: str, out: Path) -> subprocess.Completed
 
 @lru_cache(maxsize=1)
 def toolchain() -> Toolchain:
-    """The compiler and flags to use, found once per process; CompilerError if none works."""
+    """The compiler and flags to use, found once per process (and remembered in the cache
+    folder per compiler binary, so a process does not probe again); CompilerError if none
+    works."""
     env = os.environ.get("CC")
-    candidates = [env] if env else ["cc", "gcc", "clang"]
     problems = []
-    with tempfile.TemporaryDirectory(prefix="snn-probe-") as tmp:
-        for cc in candidates:
-            path = shutil.which(cc)
-            if path is None:
-                problems.append(f"{cc}: not found")
-                continue
-            flags = list(BASE_FLAGS)
-            probe = _build(path, flags, _PROBE, Path(tmp) / "probe.so")
-            if probe.returncode:
-                problems.append(f"{cc}: {probe.stderr.strip().splitlines()[-1:]}")
-                continue
-            for extra in OPTIONAL_FLAGS:
-                if not _build(path, flags + list(extra), _PROBE, Path(tmp) / "probe.so").returncode:
-                    flags += extra
-            version = subprocess.run([path, "--version"], capture_output=True, text=True)
-            return Toolchain(path, tuple(flags), version.stdout.strip())
+    for cc in [env] if env else ["cc", "gcc", "clang"]:
+        path = shutil.which(cc)
+        if path is None:
+            problems.append(f"{cc}: not found")
+            continue
+        try:
+            return _known_toolchain(path) or _probe(path)
+        except CompilerError as exc:
+            problems.append(f"{cc}: {exc.value}")
     raise CompilerError("no working C compiler for the native emulator",
                         value="; ".join(problems),
                         hint="install gcc (or set CC), or run with engine='numpy'")
+
+
+def _binary_key(path: str) -> str:
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return f"{path}|{real}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _known_toolchain(path: str) -> Toolchain | None:
+    try:
+        entry = json.loads((cache_dir() / TOOLCHAIN_FILE).read_text()).get(_binary_key(path))
+    except (OSError, ValueError):
+        return None
+    return None if entry is None else Toolchain(path, tuple(entry["flags"]), entry["identity"])
+
+
+def _probe(path: str) -> Toolchain:
+    """Build a test kernel with every optional flag at once, else flag by flag."""
+    with tempfile.TemporaryDirectory(prefix="snn-probe-") as tmp:
+        out = Path(tmp) / "probe.so"
+        flags = list(BASE_FLAGS)
+        every = [flag for extra in OPTIONAL_FLAGS for flag in extra]
+        if not _build(path, flags + every, _PROBE, out).returncode:
+            flags += every
+        else:
+            probe = _build(path, flags, _PROBE, out)
+            if probe.returncode:
+                raise CompilerError("cannot build", value=probe.stderr.strip()[-300:])
+            for extra in OPTIONAL_FLAGS:
+                if not _build(path, flags + list(extra), _PROBE, out).returncode:
+                    flags += extra
+    version = subprocess.run([path, "--version"], capture_output=True, text=True)
+    found = Toolchain(path, tuple(flags), version.stdout.strip())
+    _remember(path, found)
+    return found
+
+
+def _remember(path: str, tc: Toolchain) -> None:
+    file = cache_dir() / TOOLCHAIN_FILE
+    try:
+        known = json.loads(file.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[_binary_key(path)] = {"flags": list(tc.flags), "identity": tc.identity}
+    _write_atomic(file, json.dumps(known, indent=1))
+
+
+def forget_toolchain() -> None:
+    """Probe the compiler again (next :func:`toolchain` call)."""
+    (cache_dir() / TOOLCHAIN_FILE).unlink(missing_ok=True)
+    toolchain.cache_clear()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def available() -> tuple[bool, str]:
@@ -134,8 +188,9 @@ def kernel_hash(source: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def load(source: str) -> ctypes.CDLL:
-    """The library of ``source``: from this process, from the cache, or compiled now."""
+def load(source: str, *, retry: bool = True) -> ctypes.CDLL:
+    """The library of ``source``: from this process, from the cache, or compiled now (a build
+    that fails with a remembered toolchain probes the compiler again, once)."""
     key = kernel_hash(source)
     with _lock:
         lib = _loaded.get(key)
@@ -144,7 +199,13 @@ def load(source: str) -> ctypes.CDLL:
             if path.exists():
                 os.utime(path)  # recently used: kept by the pruning below
             else:
-                _compile(source, path)
+                try:
+                    _compile(source, path)
+                except CompilerError:
+                    if not retry:
+                        raise
+                    forget_toolchain()
+                    return load(source, retry=False)
                 _prune(path.parent)
             lib = _loaded[key] = ctypes.CDLL(str(path))
     return lib
@@ -176,11 +237,7 @@ def _compile(source: str, path: Path) -> None:
                                 value=result.stderr.strip()[-2000:],
                                 hint="please report this; engine='numpy' runs meanwhile")
         os.replace(tmp_path, path)  # atomic: other processes see no file or a complete one
-        source_copy = path.with_suffix(".c")
-        if not source_copy.exists():  # kept for reading; written atomically too
-            fd, tmp_c = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".c")
-            with os.fdopen(fd, "w") as f:
-                f.write(source)
-            os.replace(tmp_c, source_copy)
+        if not path.with_suffix(".c").exists():  # kept for reading
+            _write_atomic(path.with_suffix(".c"), source)
     finally:
         tmp_path.unlink(missing_ok=True)

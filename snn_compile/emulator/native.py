@@ -93,6 +93,18 @@ def auto_engine(net: QNetwork, input_shape) -> str:
     return "native"
 
 
+#: A group runs on one thread below this many neuron updates per run (T x B x neurons): there
+#: a fork-join costs more than it saves, and on a busy machine a parallel region waits up to a
+#: scheduler time slice for its second thread (measured 12 ms per region on the 2-core VM).
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def group_threads(threads: int, steps: int, batch: int, plan: GroupPlan) -> int:
+    """The threads a group gets: at most one per sample, one for a small run."""
+    work = steps * batch * sum(p.pop.size for p in plan.populations)
+    return 1 if work < PARALLEL_MIN_WORK else max(1, min(threads, batch))
+
+
 def default_threads() -> int:
     """``$OMP_NUM_THREADS`` if set, else the CPUs this process may run on."""
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0]
@@ -189,8 +201,7 @@ class NativeProgram:
         """Run on ``spikes`` [T, B, *input_shape]; ``out`` (a trace of an earlier run of this
         program) lends its arrays to this run's records."""
         net = self.net
-        threads = max(1, min(threads or default_threads(), np.shape(spikes)[1]
-                             if np.ndim(spikes) > 1 else 1))  # samples are what threads share
+        threads = threads or default_threads()
         with self._lock:
             inp = source_plan(net, net.input.name)
             x = net.input.encode(spikes, NUMPY_TYPES[inp.ctype])
@@ -203,7 +214,7 @@ class NativeProgram:
                                         for name in group for p in net.incoming(name)})
                 kernel = self.kernel(index, modes)
                 slots = self._slots(kernel, arrays, T, B, out)
-                kernel(T, B, threads, slots)
+                kernel(T, B, group_threads(threads, T, B, kernel.plan), slots)
                 for (key, name), arr in slots.items():
                     if key == "spikes":
                         arrays[name] = arr
