@@ -31,7 +31,9 @@ from pathlib import Path
 from ..errors import SnnCompileError
 
 CACHE_ENV = "SNN_COMPILE_CACHE"
-BASE_FLAGS = ("-O3", "-fwrapv", "-fPIC", "-shared", "-fno-math-errno")
+# -ffp-contract=off: float kernels (snn_compile.float_kernels) round every operation on its own,
+# like torch; GCC would otherwise fuse a * b + c into one rounding.
+BASE_FLAGS = ("-O3", "-fwrapv", "-fPIC", "-shared", "-fno-math-errno", "-ffp-contract=off")
 # GCC's unroll-and-jam fuses the column loop of the event-driven sums into eight columns that
 # it then fails to vectorise (measured 5x slower); compilers without the flag skip it.
 # 512-bit vectors: the int8 weight columns widen to 32 int16 sums per instruction (measured
@@ -104,9 +106,11 @@ def toolchain() -> Toolchain:
 
 
 def _binary_key(path: str) -> str:
+    """The compiler binary and the flags asked for (a changed flag list probes again)."""
     real = os.path.realpath(path)
     st = os.stat(real)
-    return f"{path}|{real}|{st.st_size}|{st.st_mtime_ns}"
+    wanted = hashlib.sha256(repr((BASE_FLAGS, OPTIONAL_FLAGS)).encode()).hexdigest()[:12]
+    return f"{path}|{real}|{st.st_size}|{st.st_mtime_ns}|{wanted}"
 
 
 def _known_toolchain(path: str) -> Toolchain | None:
