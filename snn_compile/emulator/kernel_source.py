@@ -31,6 +31,7 @@ from .kernel_plan import GroupPlan, PopulationPlan, ProjectionPlan
 
 PRELUDE = (Path(__file__).with_name("kernel_prelude.h")).read_text()
 UNSIGNED = {"int16_t": "uint16_t", "int32_t": "uint32_t", "int64_t": "uint64_t"}
+AHEAD = 2  # steps ahead that a sample's input rows are prefetched
 STREAM_RECORDS = True  # recorded u, v rows go out through non-temporal stores
 SIZEOF = {"uint8_t": 1, "int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
 
@@ -96,19 +97,28 @@ def _event_head(plan: ProjectionPlan, m: int, column: str) -> list[str]:
 
 
 def _dense_add(name: str, plan: ProjectionPlan, ctype: str) -> list[str]:
-    """Adds the events' weight columns, four columns per pass over the accumulator."""
+    """Sets the accumulator to the events' weight columns summed, four columns per pass; the
+    first pass writes without reading (a zeroing store right before the first read stalls)."""
     n, u = plan.stride, UNSIGNED[ctype]
     lines = [f"static void {name}({ctype} *restrict acc, const {plan.weight_ctype} *restrict w,",
              "        const int32_t *restrict idx, const int64_t *restrict val, int64_t nnz) {",
+             "    if (nnz == 0) {", f"        memset(acc, 0, sizeof(*acc) * {n});",
+             "        return;", "    }",
              "    int64_t k = 0;"]
-    for width, step in ((4, "k + 4 <= nnz; k += 4"), (1, "k < nnz; k++")):
+
+    def block(width: int, first: bool) -> list[str]:
         body = []
         for m in range(width):
             body += _event_head(plan, m, f"(int64_t)idx[k + {m}] * {n}")
         terms = " + ".join(_term(plan, ctype, m, "j") for m in range(width))
-        body += [f"for (int64_t j = 0; j < {n}; j++)",
-                 f"    acc[j] = ({ctype})(({u})acc[j] + {terms});"]
-        lines += [f"    for (; {step}) {{"] + _indent(body, 2) + ["    }"]
+        start = "" if first else f"({u})acc[j] + "
+        return body + [f"for (int64_t j = 0; j < {n}; j++)",
+                       f"    acc[j] = ({ctype})({start}{terms});"]
+
+    lines += ["    if (nnz >= 4) {"] + _indent(block(4, True), 2) + ["        k = 4;",
+              "    } else {"] + _indent(block(1, True), 2) + ["        k = 1;", "    }"]
+    for width, step in ((4, "k + 4 <= nnz; k += 4"), (1, "k < nnz; k++")):
+        lines += [f"    for (; {step}) {{"] + _indent(block(width, False), 2) + ["    }"]
     return lines + ["}"]
 
 
@@ -204,8 +214,8 @@ class _GroupWriter:
         row = f"{src.size * SIZEOF[src.ctype]}"
         return [f"const {src.ctype} *{k}_x = t >= {d} ? {base} + ((t - {d}) * B + b)"
                 f" * {src.size} : (const {src.ctype} *)zero;",
-                f"if (t + 1 >= {d} && t + 1 < T) snn_prefetch({base} + ((t + 1 - {d}) * B + b)"
-                f" * {src.size}, {row}, 0);"]
+                f"if (t + {AHEAD} >= {d} && t + {AHEAD} < T) snn_prefetch({base} + "
+                f"((t + {AHEAD} - {d}) * B + b) * {src.size}, {row}, 0);"]
 
     def projection(self, plan: ProjectionPlan, k: str) -> tuple[list[str], str]:
         """The statements computing one projection's ``acc`` this step, and the neuron loop's
@@ -217,7 +227,7 @@ class _GroupWriter:
             pre = self.buffers.slot(("pre", plan.proj.name), f"{k}_pre", plan.acc_ctype)
             n = plan.target_size
             return ([f"const {plan.acc_ctype} *{k}_row = {pre} + (t * B + b) * {n};",
-                     f"if (t + 1 < T) snn_prefetch({k}_row + B * {n}, "
+                     f"if (t + {AHEAD} < T) snn_prefetch({k}_row + {AHEAD} * B * {n}, "
                      f"{n * SIZEOF[plan.acc_ctype]}, 0);"], f"(int64_t){k}_row[j]")
         acc = f"(int64_t){k}_acc[j]"
         if plan.weight_shift:  # the sums are of w >> shift (kernel_plan): shift them back
@@ -248,13 +258,13 @@ class _GroupWriter:
             add = f"{self.prefix}{k}_add_{ctype}"
             self.functions += (_conv_add if conv else _dense_add)(add, plan, ctype) + [""]
             if not conv and ctype == plan.acc_ctype:
-                body = [f"memset({acc}, 0, sizeof(*{acc}) * {plan.stride});",
-                        f"{add}({acc}, {w}, idx, val, {k}_nnz);"]
+                body = [f"{add}({acc}, {w}, idx, val, {k}_nnz);"]
             else:
                 n = _scratch_size(plan)
                 s = self._scratch(f"{k}_s_{ctype}", ctype, n)
-                body = [f"memset({s}, 0, sizeof(*{s}) * {n});",
-                        f"{add}({s}, {w}, idx, val, {k}_nnz{geometry});"]
+                body = [f"{add}({s}, {w}, idx, val, {k}_nnz{geometry});"]
+                if conv:  # a scatter adds into every output it reaches: start from zero
+                    body.insert(0, f"memset({s}, 0, sizeof(*{s}) * {n});")
                 if conv:
                     finish = f"{self.prefix}{k}_finish_{ctype}"
                     self.functions += _conv_finish(finish, plan, ctype) + [""]
