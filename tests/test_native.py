@@ -358,3 +358,17 @@ def test_prune_keeps_the_most_recently_used(tmp_path):
         os.utime(tmp_path / f"k{i}.so", (1000 + i, 1000 + i))
     compiler._prune(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k3.c", "k3.so", "k4.c", "k4.so"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_binary_input_converted_in_one_pass_like_encode(dtype):
+    net = random_qnetwork(np.random.default_rng(3), load_target("cpu"))
+    x = (np.random.default_rng(4).random((7, 3, *net.input_shape)) < 0.3).astype(dtype)
+    np.testing.assert_array_equal(native.encode(net, x, np.uint8), net.input.encode(x, np.uint8))
+    for bad, message in ((0.5, "not binary"), (np.nan, "NaN"), (2, "not binary")):
+        if dtype == np.uint8 and bad != 2:
+            continue
+        y = x.copy()
+        y[2, 1, 0] = bad
+        with pytest.raises(Exception, match=message):
+            native.encode(net, y, np.uint8)

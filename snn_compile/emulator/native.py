@@ -28,7 +28,7 @@ from ..ir.fixed import QNetwork
 from ..trace import Trace
 from . import compiler
 from .kernel_plan import NUMPY_TYPES, GroupPlan, group_plan, source_plan
-from .kernel_source import KernelSource, group_source, translation_unit
+from .kernel_source import PRELUDE, KernelSource, group_source, translation_unit
 from .records import kept
 from .synapse import product
 
@@ -206,7 +206,7 @@ class NativeProgram:
         threads = threads or default_threads()
         with self._lock:
             inp = source_plan(net, net.input.name)
-            x = net.input.encode(spikes, NUMPY_TYPES[inp.ctype])
+            x = encode(net, spikes, NUMPY_TYPES[inp.ctype])
             T, B = x.shape[:2]
             arrays = {net.input.name: x}
             layers = {}
@@ -260,6 +260,37 @@ class NativeProgram:
             pre[d:] = product(proj, flat, self.net.shape_of(proj.source),
                               NUMPY_TYPES[plan.acc_ctype]).reshape(T - d, B, -1)
         return pre
+
+
+_BINARY_SOURCE = "\n".join([PRELUDE] + [f"""
+/* x as 0/1 bytes; returns how many values are neither 0 nor 1 (NaN included) */
+int64_t snn_binary_{name}(const {ctype} *restrict x, uint8_t *restrict out, int64_t n) {{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {{
+        bad += (x[i] != 0) & (x[i] != 1);
+        out[i] = (uint8_t)(x[i] == 1);
+    }}
+    return bad;
+}}""" for name, ctype in (("f32", "float"), ("f64", "double"), ("u8", "uint8_t"))])
+_BINARY_TYPES = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
+                 np.dtype(np.uint8): "u8"}
+
+
+def encode(net: QNetwork, spikes, dtype) -> np.ndarray:
+    """``net.input.encode(spikes, dtype)``, with binary float input converted and checked in one
+    compiled pass (any value other than 0 and 1 goes back to ``encode`` for its error)."""
+    arr = np.asarray(spikes)
+    kind = _BINARY_TYPES.get(arr.dtype)
+    if not (net.input.binary and kind and arr.flags.c_contiguous and arr.ndim >= 2
+            and tuple(arr.shape[2:]) == net.input.shape):
+        return net.input.encode(spikes, dtype)
+    out = np.empty((arr.shape[0], arr.shape[1], net.input.size), np.uint8)
+    fn = getattr(compiler.load(_BINARY_SOURCE), f"snn_binary_{kind}")
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    fn.restype = ctypes.c_int64
+    if fn(arr.ctypes.data, out.ctypes.data, arr.size):
+        return net.input.encode(spikes, dtype)  # raises the input format's error
+    return out.astype(dtype, copy=False)
 
 
 def aligned(arr: np.ndarray, alignment: int = 64) -> np.ndarray:
