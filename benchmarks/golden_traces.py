@@ -1,9 +1,12 @@
 """Guard for emulator work: the 108 guard networks bit for bit, before and after a change.
 
     python benchmarks/golden_traces.py dump-legacy --rev REV [--path DIR]
-    python benchmarks/golden_traces.py check-legacy [--path DIR] [--engine emulator|reference]
+    python benchmarks/golden_traces.py check-legacy [--path DIR] [--engine ENGINE]
     python benchmarks/golden_traces.py save  [--path FILE]
-    python benchmarks/golden_traces.py check [--path FILE] [--engine emulator|reference]
+    python benchmarks/golden_traces.py check [--path FILE] [--engine ENGINE]
+
+ENGINE: ``emulator`` (run_network's default choice), ``native`` or ``numpy`` (that emulator
+engine), ``reference`` (the executable specification).
 
 The guard draws random chain networks (``snn_compile.testing.networks.random_qnetwork``) for the
 loihi2, cpu and xc7z020 targets and three datapath variants (dense/conv, recurrent, CUBA, large
@@ -52,6 +55,8 @@ def _runner(engine: str):
         from snn_compile.datapath.reference import run_reference
         return run_reference
     from snn_compile.emulator import run_network
+    if engine in ("native", "numpy"):
+        return lambda net, spikes: run_network(net, spikes, engine=engine)
     return run_network
 
 
@@ -241,7 +246,8 @@ def main(argv=None) -> int:
     parser.add_argument("mode", choices=("dump-legacy", "check-legacy", "save", "check"))
     parser.add_argument("--path", type=Path)
     parser.add_argument("--rev", default="0aac7ac", help="dump-legacy: the older revision")
-    parser.add_argument("--engine", default="emulator", choices=("emulator", "reference"))
+    parser.add_argument("--engine", default="emulator",
+                        choices=("emulator", "native", "numpy", "reference"))
     args = parser.parse_args(argv)
     if args.mode == "dump-legacy":
         return dump_legacy(args.rev, args.path or DEFAULT_LEGACY)

@@ -10,6 +10,15 @@ In particular a neuron adds its inputs one by one, in the graph's summation orde
 
 The simulator loops over time steps in the graph's evaluation order; each node operates on the
 whole batch at once, and an edge with delay ``d`` reads its source's output of ``d`` steps ago.
+States are recorded into arrays ``[T, B, *shape]`` allocated once (each step's slab is a
+contiguous batch-first ``[B, *shape]``). Where a C compiler works, each float32 neuron layer
+takes its step as one fused call (:mod:`snn_compile.float_kernels`: the same operations in the
+same order, so the same rounding, written straight into the record arrays); the torch code of
+the neuron classes below is the definition, and runs where no compiler is available.
+
+``threads`` sets torch's intra-op threads for a run (:func:`torch_threads`); one thread is
+usually fastest for the small per-step operations of a check (torch's default spends its time
+spinning up OpenMP teams).
 
 Neurons that carry a :class:`~snn_compile.ir.nodes.StateGrid` (quantization-aware trained
 models) are computed on their integer grid by :class:`snn_compile.grid.GridNeuron`, the target's
@@ -22,6 +31,7 @@ on a window with ``L = max(grid.lead)`` leading silent steps, each grid populati
 from __future__ import annotations
 
 from collections import deque
+from contextlib import contextmanager
 from functools import reduce
 from operator import add
 
@@ -267,6 +277,39 @@ class _Alpha:
         return s
 
 
+class _FusedOp:
+    """A float32 neuron layer stepped by its fused kernel into preallocated records."""
+
+    def __init__(self, node: NeuronNode, batch: int, steps: int, n_inputs: int):
+        from .float_kernels import FusedNeuron
+
+        self._kernel = FusedNeuron(node, n_inputs, batch)
+        shape = (steps, batch, *node.shape)
+        self._spiking = not isinstance(node, LI)
+        self.record = {"spikes": torch.empty(shape), "v": torch.empty(shape)} \
+            if self._spiking else {"v": torch.empty(shape)}
+        if isinstance(node, CubaLIF):
+            self.record["i"] = torch.empty(shape)
+        self._zero = torch.zeros(batch, *node.shape)
+        self._bytes = batch * self._kernel.n * 4  # one step's slab
+        self._t = 0
+
+    def _at(self, key: str, t: int) -> int:
+        if t < 0:
+            return self._zero.data_ptr()
+        return self.record[key].data_ptr() + t * self._bytes
+
+    def step(self, inputs):
+        t = self._t
+        self._t += 1
+        inputs = [x.contiguous() for x in inputs]
+        cuba = "i" in self.record
+        self._kernel.step(inputs, self._at("v", t - 1), self._at("v", t),
+                          self._at("spikes", t) if self._spiking else 0,
+                          self._at("i", t - 1) if cuba else 0, self._at("i", t) if cuba else 0)
+        return self.record["spikes" if self._spiking else "v"][t]
+
+
 class _GridOp:
     """A neuron on its :class:`~snn_compile.ir.nodes.StateGrid`; records float views
     ``v / S`` (and ``i = u / S`` for CubaLIF)."""
@@ -307,9 +350,16 @@ _OPS = {
 }
 
 
-def _make_op(node: Node, batch: int, dtype, lead_steps: int):
+_FUSABLE = (LI, LIF, IF, CubaLIF)
+
+
+def _make_op(node: Node, batch: int, dtype, lead_steps: int, fused_steps: int | None = None,
+             n_inputs: int = 1):
+    """The op of ``node``; ``fused_steps`` (the window length) asks for a fused neuron step."""
     if getattr(node, "grid", None) is not None:
         return _GridOp(node, batch, lead_steps)
+    if fused_steps is not None and dtype == torch.float32 and type(node) in _FUSABLE:
+        return _FusedOp(node, batch, fused_steps, n_inputs)
     try:
         factory = _OPS[type(node)]
     except KeyError:
@@ -335,14 +385,50 @@ def _input_tensor(graph: Graph, spikes, dtype) -> tuple[Input, torch.Tensor]:
     return node, x
 
 
-def simulate(graph: Graph, spikes) -> Trace:
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``threads`` torch intra-op threads (None: as they are)."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads for this process (what ``--threads`` of the CLI means for
+    the float model)."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def fused_available() -> bool:
+    """Whether neuron layers can take fused steps here (a C compiler works)."""
+    from .float_kernels import available
+
+    return available()
+
+
+def simulate(graph: Graph, spikes, *, threads: int | None = None,
+             fused: bool | None = None) -> Trace:
     """Run ``graph`` on ``spikes`` ``[T, B, *input_shape]`` and record every neuron layer.
 
     ``Trace.layers[name]`` holds ``spikes`` and ``v`` for each LIF/CubaLIF/IF node (plus ``i``
     for CubaLIF) and ``v`` for each LI node, all ``[T, B, *shape]`` float32. ``Trace.output`` is
     the value of the (first) Output node at every step. Graphs with grid neurons are computed in
     float64 (see the module docstring) and recorded in float32 like the others.
+
+    ``threads``: torch threads for this run (None: unchanged); ``fused``: step float32 neuron
+    layers by their fused kernels (None: where a C compiler works; the values are the same).
     """
+    with torch_threads(threads):
+        return _simulate(graph, spikes, fused_available() if fused is None else fused)
+
+
+def _simulate(graph: Graph, spikes, fused: bool) -> Trace:
     shapes = graph.shapes  # verifies the graph
     grids = [n.grid for n in graph.neurons if n.grid is not None]
     dtype = torch.float64 if grids else _DTYPE
@@ -351,8 +437,9 @@ def simulate(graph: Graph, spikes) -> Trace:
     x = torch.cat([x.new_zeros(lead, *x.shape[1:]), x])
     steps, batch = x.shape[:2]
     order = [name for name in graph.order if name != input_node.name]
-    ops = {name: _make_op(graph[name], batch, dtype, lead) for name in order}
     sources = {name: graph.incoming(name) for name in order}
+    ops = {name: _make_op(graph[name], batch, dtype, lead, steps if fused else None,
+                          len(sources[name])) for name in order}
     depth = {}  # node -> steps of its past outputs that delayed edges read
     for edges in sources.values():
         for e in edges:
@@ -360,16 +447,16 @@ def simulate(graph: Graph, spikes) -> Trace:
                 depth[e.src] = max(depth.get(e.src, 0), e.delay)
     history = {src: deque(maxlen=d) for src, d in depth.items()}
     zeros = {src: torch.zeros(batch, *shapes[src], dtype=dtype) for src in depth}
+    plan = [(name, ops[name], [(e.src, e.delay) for e in sources[name]]) for name in order]
     output_name = graph.outputs[0].name
     outputs = []
     with torch.no_grad():
         for t in range(steps):
             current = {input_node.name: x[t]}
-            for name in order:
-                inputs = [current[e.src] if e.delay == 0 else _past(history[e.src], e.delay,
-                                                                     zeros[e.src])
-                          for e in sources[name]]
-                current[name] = ops[name].step(inputs)
+            for name, op, edges in plan:
+                current[name] = op.step([current[src] if d == 0 else
+                                         _past(history[src], d, zeros[src])
+                                         for src, d in edges])
             for src, past in history.items():
                 past.append(current[src])
             outputs.append(current[output_name])
@@ -384,7 +471,10 @@ def _past(history: deque, delay: int, zero: torch.Tensor) -> torch.Tensor:
     return history[-delay] if len(history) >= delay else zero
 
 
-def _stack(values: list[torch.Tensor], x: torch.Tensor, shape) -> np.ndarray:
+def _stack(values, x: torch.Tensor, shape) -> np.ndarray:
+    """A record as float32 ``[T, B, *shape]``: a list of steps, or a preallocated tensor."""
+    if isinstance(values, torch.Tensor):
+        return values.numpy()
     if not values:  # zero time steps
         return np.zeros((0, x.shape[1], *shape), dtype=np.float32)
     return torch.stack(values).to(_DTYPE).numpy()

@@ -2,6 +2,17 @@
 
 It lives in the core (not among the plugin backends) because the core's checks run it; it is
 still registered as the backend ``emulator`` for ``snn-compile run``.
+
+Two engines compute the same values in the same types (``run_network(engine=...)``):
+
+* ``native`` (:mod:`.native`): one C kernel per group of populations, generated from the rule
+  table through the C family (:mod:`snn_compile.datapath.c_ops`; decisions in
+  :mod:`.kernel_plan`, text in :mod:`.kernel_source`), compiled by the system compiler and cached
+  (:mod:`.compiler`);
+* ``numpy`` (:mod:`.engine`): exact BLAS products and the generic step on int64 arrays.
+
+``auto`` (the default) takes the native engine for runs large enough to repay its kernels where a
+C compiler works, and the numpy engine otherwise (with a warning when the compiler is missing).
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
 """The bit-accurate emulator: runs a QNetwork with its target's exact integer arithmetic.
 
-Populations are evaluated group by group over the whole time window: a group is one population,
+:func:`run_network` runs one of two engines that compute the same values in the same types:
+``"native"`` (generated C kernels, :mod:`.native`) or ``"numpy"`` (this module), or picks one
+(``"auto"``, the default: native where a C compiler works and the run is large enough to repay
+building its kernels, see :func:`.native.auto_engine`).
+
+The numpy engine: populations are evaluated group by group over the whole time window: a group is one population,
 or the populations of a cycle (recurrence). The synaptic input a population receives from earlier
 groups is computed for all T steps and B samples at once (one exact BLAS product per projection,
 see ``synapse.py``, shifted in time by the projection's delay). Only the neuron update, and the
@@ -10,7 +15,7 @@ datapath defined once in the rule table.
 
 ``record`` chooses what is kept: ``"all"`` (spikes, u and v of every population), ``"spikes"``
 (every population's spikes), ``"output"`` (the output population only), or a collection of
-population names (all states of those).
+population names (all states of those); see :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -23,18 +28,40 @@ from ..datapath.step import (
 )
 from ..ir.fixed import QNetwork, QPopulation
 from ..trace import Trace
+from . import native
+from .records import RECORDS, kept, state_dtypes  # noqa: F401 (RECORDS: the record choices)
 from .synapse import product
 
-RECORDS = ("all", "spikes", "output")
+ENGINES = ("auto", "native", "numpy")
 
 
-def state_dtype(bits: int):
-    """The narrowest numpy integer type holding a register of ``bits`` (int32 or int64)."""
-    return np.int32 if bits <= 32 else np.int64
+def run_network(net: QNetwork, spikes: np.ndarray, *, record="all", engine: str = "auto",
+                threads: int | None = None, out: Trace | None = None) -> Trace:
+    """Run ``net`` on ``spikes`` [T, B, *input_shape]; return the recorded :class:`Trace`.
+
+    ``engine``: ``"auto"``, ``"native"`` or ``"numpy"`` (see the module docstring); ``threads``:
+    the native engine's threads (default: every CPU this process may use); ``out``: a trace of
+    an earlier native run of ``net`` with the same ``record``, whose arrays this run may
+    overwrite instead of allocating new ones.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    kept(net, net.output, record)  # validates record before any work
+    if engine == "auto":
+        engine = native.auto_engine(net, np.shape(spikes))
+        if engine == "native":
+            try:
+                return native.program(net, record).run(spikes, threads=threads, out=out)
+            except native.NativeUnavailable as exc:
+                native.warn_fallback(str(exc))
+                engine = "numpy"
+    if engine == "native":
+        return native.program(net, record).run(spikes, threads=threads, out=out)
+    return run_numpy(net, spikes, record=record)
 
 
-def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
-    """Run ``net`` on ``spikes`` [T, B, *input_shape]; return the recorded :class:`Trace`."""
+def run_numpy(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
+    """The numpy engine (see the module docstring)."""
     x = net.input.encode(spikes)
     T, B = x.shape[:2]
     outputs = {net.input.name: x}  # spikes [T, B, n] of every evaluated population
@@ -48,26 +75,13 @@ def run_network(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
             states = run_cycle(net, group, outputs, T, B)
         for name, st in states.items():
             outputs[name] = st["spikes"]
-            kept = _kept(net, name, record)
-            if kept:
+            keep = kept(net, name, record)
+            if keep:
                 shape = net.population(name).shape
-                layers[name] = {k: st[k].reshape(T, B, *shape) for k in kept}
+                layers[name] = {k: st[k].reshape(T, B, *shape) for k in keep}
     out = net.output_population
     key = "spikes" if out.neuron.spiking else "v"
     return Trace(output=layers[out.name][key], layers=layers)
-
-
-def _kept(net: QNetwork, name: str, record) -> tuple[str, ...]:
-    if record == "all":
-        return ("spikes", "u", "v")
-    if record == "spikes":
-        spiking = net.population(name).neuron.spiking
-        return ("spikes",) if spiking or name != net.output else ("spikes", "v")
-    if record == "output":
-        return ("spikes", "u", "v") if name == net.output else ()
-    if isinstance(record, (set, frozenset, list, tuple)):
-        return ("spikes", "u", "v") if name in record or name == net.output else ()
-    raise ValueError(f"record must be one of {RECORDS} or a set of population names")
 
 
 def _delayed_contribution(net: QNetwork, proj, source: np.ndarray, T: int, B: int):
@@ -105,16 +119,12 @@ class _Population:
         self.cfg = NeuronConfig.of(net.target, pop.neuron)
         self.params = NeuronParams.of(O, pop.neuron, pop.size)
         n = pop.size
-        fmt = net.target.neuron
-        u_bits = self.cfg.u_bits + (fmt.u_overflow == "wrap_lava")
-        zero_same = self.cfg.reset == "zero" and self.cfg.same_step
-        v_bits = self.cfg.v_bits + (zero_same and self.cfg.uses_reset_flag) \
-            + (fmt.v_overflow == "wrap_lava")
+        u_type, v_type = state_dtypes(net, pop)
         self.u = np.zeros((B, n), np.int64)
         self.v = np.zeros((B, n), np.int64)
         self.out_s = np.zeros((T, B, n), spike_dtype(pop.neuron))
-        self.out_u = np.empty((T, B, n), state_dtype(u_bits))
-        self.out_v = np.empty((T, B, n), state_dtype(v_bits))
+        self.out_u = np.empty((T, B, n), u_type)
+        self.out_v = np.empty((T, B, n), v_type)
 
     def step(self, t: int, u):
         s, self.v = membrane(O, self.cfg, self.params, self.v, u)

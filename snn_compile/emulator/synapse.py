@@ -51,21 +51,22 @@ def _float_type(bound: int):
     return None
 
 
-def dense_product(proj: QProjection, x: np.ndarray) -> np.ndarray:
-    """``x @ W.T`` for integer ``x`` [N, n_in]; exact int64 result [N, n_out]."""
+def dense_product(proj: QProjection, x: np.ndarray, out_dtype=np.int64) -> np.ndarray:
+    """``x @ W.T`` for integer ``x`` [N, n_in]; exact result [N, n_out] (int64, or
+    ``out_dtype`` when the caller knows the sums fit it)."""
     w = proj.weight
     dtype = _float_type(product_bound(proj, x))
     if dtype is None:
-        return np.asarray(x, np.int64) @ w.T
+        return (np.asarray(x, np.int64) @ w.T).astype(out_dtype, copy=False)
     torch = _torch()
     xt = torch.from_numpy(np.array(x, dtype=dtype))
     wt = torch.from_numpy(np.array(w.T, dtype=dtype))
-    return (xt @ wt).numpy().astype(np.int64)
+    return (xt @ wt).numpy().astype(out_dtype)
 
 
-def conv_product(proj: QProjection, x: np.ndarray) -> np.ndarray:
+def conv_product(proj: QProjection, x: np.ndarray, out_dtype=np.int64) -> np.ndarray:
     """Cross-correlation (then max pooling, if any) of integer ``x`` [N, C*H*W] (C, H, W order);
-    exact int64 [N, n_out]."""
+    exact [N, n_out] (int64 or ``out_dtype``)."""
     torch = _torch()
     geo = proj.conv
     bound = product_bound(proj, x)
@@ -81,7 +82,7 @@ def conv_product(proj: QProjection, x: np.ndarray) -> np.ndarray:
     if geo.max_pool is not None:
         kernel, stride = geo.max_pool
         y = torch.nn.functional.max_pool2d(y, kernel, stride)
-    return y.reshape(x.shape[0], -1).numpy().astype(np.int64)
+    return y.reshape(x.shape[0], -1).numpy().astype(out_dtype)
 
 
 def elementwise_product(proj: QProjection, x: np.ndarray, shape) -> np.ndarray:
@@ -90,10 +91,10 @@ def elementwise_product(proj: QProjection, x: np.ndarray, shape) -> np.ndarray:
     return np.multiply(x, w, dtype=np.int64)
 
 
-def product(proj: QProjection, x: np.ndarray, source_shape) -> np.ndarray:
+def product(proj: QProjection, x: np.ndarray, source_shape, out_dtype=np.int64) -> np.ndarray:
     """The integer sums ``acc = W (*) x`` of any projection kind; ``x`` [N, n_source]."""
     if proj.kind == "dense":
-        return dense_product(proj, x)
+        return dense_product(proj, x, out_dtype)
     if proj.kind == "conv":
-        return conv_product(proj, x)
-    return elementwise_product(proj, x, source_shape)
+        return conv_product(proj, x, out_dtype)
+    return elementwise_product(proj, x, source_shape).astype(out_dtype, copy=False)

@@ -97,34 +97,39 @@ class QInput:
     def value_range(self) -> tuple[int, int]:
         return (self.dtype.min, self.dtype.max)
 
-    def encode(self, spikes) -> np.ndarray:
-        """Input ``[T, B, *shape]`` as integers ``[T, B, n]`` (int64), or SnnCompileError."""
+    def encode(self, spikes, dtype=np.int64) -> np.ndarray:
+        """Input ``[T, B, *shape]`` as integers ``[T, B, n]`` (int64, or ``dtype`` if it holds
+        the input format), or SnnCompileError."""
         spikes = np.asarray(spikes)
         if spikes.ndim < 2 or tuple(spikes.shape[2:]) != self.shape:
             raise SnnCompileError("input shape mismatch", value=f"{tuple(spikes.shape)}",
                                   hint=f"expected [T, B, {', '.join(map(str, self.shape))}]")
+        flat = spikes.reshape(spikes.shape[0], spikes.shape[1], self.size)
+        if self.binary and np.issubdtype(flat.dtype, np.number) \
+                and not np.iscomplexobj(flat):
+            with np.errstate(invalid="ignore"):  # NaN and Inf fail the comparison below
+                small = flat.astype(np.uint8)
+            if small.size == 0 or (small.max() <= 1 and np.array_equal(small, flat)):
+                return small.astype(dtype, copy=False)  # valid binary input: the quick way
         if np.iscomplexobj(spikes) or not np.issubdtype(spikes.dtype, np.number):
             raise SnnCompileError("input must hold real numbers", value=str(spikes.dtype))
         if not np.all(np.isfinite(spikes)):
             raise SnnCompileError("input contains NaN or Inf values")
-        flat = spikes.reshape(spikes.shape[0], spikes.shape[1], self.size)
         if self.binary:
-            if not np.isin(flat, (0, 1)).all():
-                raise SnnCompileError("input is not binary spikes (0/1)",
-                                      hint="quantize with graded sample input (--calibration "
-                                           "or --data) to run real-valued input")
-            return flat.astype(np.int64)
+            raise SnnCompileError("input is not binary spikes (0/1)",
+                                  hint="quantize with graded sample input (--calibration "
+                                       "or --data) to run real-valued input")
         scaled = np.rint(np.asarray(flat, np.float64) * self.scale)
         lo, hi = self.value_range
         if self.saturate:
-            return np.clip(scaled, lo, hi).astype(np.int64)
+            return np.clip(scaled, lo, hi).astype(dtype)
         if scaled.size and (scaled.min() < lo or scaled.max() > hi):
             bad = float(flat.reshape(-1)[np.argmax((scaled < lo) | (scaled > hi))])
             raise SnnCompileError("graded input exceeds the input format",
                                   value=f"{bad:g} -> {scaled.min():.0f}..{scaled.max():.0f}",
                                   hint=f"inputs must lie within "
                                        f"[{lo / self.scale:g}, {hi / self.scale:g}]")
-        return scaled.astype(np.int64)
+        return scaled.astype(dtype)
 
 
 # ----------------------------------------------------------------------------- populations
