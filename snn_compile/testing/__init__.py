@@ -50,13 +50,15 @@ def check_model(model, data, *, target: str = "loihi2", input_shape=None,
                 calibration=None, min_agreement: float | None = None,
                 min_precision: float | None = None, min_recall: float | None = None,
                 min_iou: float | None = None, min_class_agreement: float | None = None,
-                max_accuracy_drop: float | None = None, **options) -> CheckResult:
+                max_accuracy_drop: float | None = None, require: dict | None = None,
+                **options) -> CheckResult:
     """Quantize ``model`` for ``target`` and compare the emulator with the float model.
 
     ``model``: a model file path, a float IR Graph, or an snnTorch nn.Module (+ ``input_shape``).
     ``data``: an .npz path, a spikes array [T, B, ...], or (spikes, labels). ``calibration``
     (same forms) calibrates the quantizer; without it the first samples of ``data`` do and are
-    not scored. ``options`` go to :func:`snn_compile.check.run_check` (``tolerance``,
+    not scored. ``require`` maps any layer metric to its minimum (as ``--require``, e.g.
+    ``{"recall_tolerant": 0.9}``). ``options`` go to :func:`snn_compile.check.run_check` (``tolerance``,
     ``batch_size``, ``workers``, ...).
     """
     from ..data import check_thresholds
@@ -68,6 +70,7 @@ def check_model(model, data, *, target: str = "loihi2", input_shape=None,
     base = check_thresholds(min_agreement, max_accuracy_drop, has_labels=labels is not None)
     layer = {k: v for k, v in (("precision", min_precision), ("recall", min_recall),
                                ("iou", min_iou)) if v is not None}
+    layer.update(require or {})
     thresholds = Thresholds(min_agreement=base.min_agreement,
                             max_accuracy_drop=base.max_accuracy_drop,
                             min_class_agreement=min_class_agreement, layer=layer)
