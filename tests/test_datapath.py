@@ -133,9 +133,9 @@ def _ceil(o, p, k: int):
 
 def test_a_new_rule_reaches_every_generated_family(monkeypatch):
     """README's "Adding a datapath rule": a rule added to the table (here a rounding "ceil")
-    runs in every generated family (numpy emulator, torch, ONNX) equal to the spec with no
-    other change, and the hand-written backends (HLS headers, Lava process) refuse it until
-    they implement it."""
+    runs in every generated family (numpy and native emulator, torch, ONNX) equal to the spec
+    with no other change, and the hand-written backends (HLS headers, Lava process) refuse it
+    until they implement it."""
     import dataclasses
 
     from snn_compile.backend import get_backend, missing_capabilities
@@ -159,11 +159,13 @@ def test_a_new_rule_reaches_every_generated_family(monkeypatch):
     for seed in range(4):
         net = random_network(np.random.default_rng(seed), target, features=("cuba", "delay"))
         spikes = random_spikes(np.random.default_rng(seed), net, steps=12, batch=2)
-        fast, spec = run_network(net, spikes), run_reference(net, spikes)
+        fast, spec = run_network(net, spikes, engine="numpy"), run_reference(net, spikes)
+        native = run_network(net, spikes, engine="native")  # the C family's kernels
         for name, states in spec.layers.items():
             for key, value in states.items():
-                np.testing.assert_array_equal(np.asarray(fast.layers[name][key], np.int64),
-                                              value)
+                for trace in (fast, native):
+                    np.testing.assert_array_equal(
+                        np.asarray(trace.layers[name][key], np.int64), value)
         assert traces_identical(fast, onnx_backend.run(net, spikes)) is None
         floor_net = net.replace(target=base)  # the same network rounding down
         differs += traces_identical(fast, run_network(floor_net, spikes)) is not None
