@@ -173,3 +173,31 @@ def test_backend_of_a_missing_extra_names_the_package(monkeypatch):
     text = str(exc.value)
     assert "needs the package 'snn_compile_missing_extra_module'" in text
     assert "pip install 'snn-compile[all]'" in text
+
+
+def test_running_a_compiled_network_does_not_import_torch(tmp_path):
+    """`snn-compile run OUT/` on a compiled network (the emulator, issue 13's fast start): no
+    torch, and the written trace equals the emulator run in process."""
+    import numpy as np
+
+    from snn_compile.compare import traces_identical
+    from snn_compile.emulator import run_network
+    from snn_compile.ir.fixed_io import save_network
+    from snn_compile.targets import load_target
+    from snn_compile.testing.networks import random_network, random_spikes
+
+    rng = np.random.default_rng(11)
+    net = random_network(rng, load_target("loihi2"))
+    folder = save_network(net, tmp_path / "net")
+    x = random_spikes(rng, net, steps=6, batch=3)
+    np.savez(tmp_path / "in.npz", spikes=x)
+    code = (f"import sys\nfrom snn_compile.cli import main\n"
+            f"main(['run', {str(folder)!r}, '--input', {str(tmp_path / 'in.npz')!r}, "
+            f"'--output', {str(tmp_path / 'out.npz')!r}])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from snn_compile.trace import Trace
+
+    with np.load(tmp_path / "out.npz") as got:
+        assert traces_identical(Trace.from_npz_dict(got), run_network(net, x)) is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -41,6 +42,8 @@ DENSE_ABOVE = {"dense": 0.4, "conv": 0.75}
 
 #: ``engine="auto"`` takes the native engine from this many synaptic operations of a run on
 #: (time steps x samples x synapses): below it the numpy engine finishes before a kernel compiles.
+#: (The numpy engine's products run on torch: in a process that has not imported torch, its
+#: import, 1-2 s, costs more than kernels from the cache, so every run there takes native.)
 AUTO_MIN_WORK = 5e7
 
 #: Why the native engine may not run a network here: no compiler, a failed build, or a network
@@ -83,10 +86,11 @@ def warn_fallback(reason: str) -> None:
 
 
 def auto_engine(net: QNetwork, input_shape) -> str:
-    """``"native"`` for a run large enough to repay its kernels where a compiler works,
-    ``"numpy"`` otherwise (warning once if the compiler is what is missing)."""
+    """``"native"`` where a compiler works, for a run large enough to repay its kernels or in a
+    process without torch (see :data:`AUTO_MIN_WORK`); ``"numpy"`` otherwise (warning once if
+    the compiler is what is missing)."""
     steps, batch = (tuple(input_shape) + (0, 0))[:2]
-    if synapse_work(net, steps, batch) < AUTO_MIN_WORK:
+    if synapse_work(net, steps, batch) < AUTO_MIN_WORK and "torch" in sys.modules:
         return "numpy"
     ok, why = compiler.available()
     if not ok:
