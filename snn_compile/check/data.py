@@ -162,7 +162,10 @@ def _open_file(path: str, first: int) -> _Part:
         if suffix in (".h5", ".hdf5"):
             return _open_hdf5(path, first)
         if suffix == ".npy":
-            spikes = np.load(path, mmap_mode="r", allow_pickle=False)
+            with open(path, "rb") as fh:
+                shape, fortran, dtype = _npy_header(fh)
+                offset = fh.tell()
+            spikes = _on_disk(path, dtype, shape, fortran, offset)
             _check_spikes_header(path, spikes.shape, spikes.dtype)
             return _Part(path, spikes, None, first)
         return _open_npz(path, first)
@@ -203,12 +206,14 @@ def _npz_member(path: str, member: str):
                 fh.seek(start)
                 shape, fortran, dtype = _npy_header(fh)
                 offset = fh.tell()
-            return _memmap(path, dtype, shape, fortran, offset), None
+            return _on_disk(path, dtype, shape, fortran, offset), None
         tmp = tempfile.NamedTemporaryFile(prefix="snn-data-", suffix=".npy")
         with zf.open(member) as src:
             shutil.copyfileobj(src, tmp, length=1 << 22)
         tmp.flush()
-        return np.load(tmp.name, mmap_mode="r", allow_pickle=False), tmp
+        tmp.seek(0)
+        shape, fortran, dtype = _npy_header(tmp)
+        return _on_disk(tmp.name, dtype, shape, fortran, tmp.tell()), tmp
 
 
 def _npy_header(fh):
@@ -218,13 +223,49 @@ def _npy_header(fh):
     return np.lib.format.read_array_header_2_0(fh)
 
 
-def _memmap(path, dtype, shape, fortran: bool, offset: int):
+def _on_disk(path, dtype, shape, fortran: bool, offset: int):
+    """The array stored at ``offset`` of ``path``, read a block of samples at a time."""
     if dtype.hasobject:
         raise SnnCompileError("data arrays must be numbers, not objects", file=path)
     if not shape or int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape,
-                     order="F" if fortran else "C", offset=offset)
+    if fortran or len(shape) < 2:  # rare layouts: a map (its pages count as resident memory)
+        return np.memmap(path, dtype=dtype, mode="r", shape=shape,
+                         order="F" if fortran else "C", offset=offset)
+    return _SampleReader(path, dtype, tuple(shape), offset)
+
+
+class _SampleReader:
+    """A C-order ``[T, B, ...]`` array in a file; ``reader[:, lo:hi]`` reads those samples with
+    one positional read per time step. (A memory map would do, but every page it has read
+    stays in the process's resident memory until unmapped: the peak would grow with the file.)"""
+
+    def __init__(self, path, dtype: np.dtype, shape: tuple, offset: int):
+        self.path, self.dtype, self.shape, self.offset = str(path), np.dtype(dtype), shape, offset
+        self._sample = int(np.prod(shape[2:], dtype=np.int64)) * self.dtype.itemsize
+        need = offset + int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
+        if os.path.getsize(self.path) < need:
+            raise SnnCompileError("data file is truncated", file=self.path,
+                                  value=f"{os.path.getsize(self.path)} bytes, the header "
+                                        f"declares {need}", hint=HINT)
+
+    def __getitem__(self, index) -> np.ndarray:
+        steps, samples = index
+        if steps != slice(None) or not isinstance(samples, slice) or samples.step not in (None, 1):
+            raise TypeError("reads take [:, lo:hi]")
+        lo, hi, _ = samples.indices(self.shape[1])
+        hi = max(hi, lo)
+        out = np.empty((self.shape[0], hi - lo, *self.shape[2:]), self.dtype)
+        if out.size == 0:
+            return out
+        view, size = memoryview(out.reshape(-1).view(np.uint8)), (hi - lo) * self._sample
+        with open(self.path, "rb", buffering=0) as fh:
+            fd = fh.fileno()
+            for t in range(self.shape[0]):
+                at = self.offset + (t * self.shape[1] + lo) * self._sample
+                if os.preadv(fd, [view[t * size:(t + 1) * size]], at) != size:
+                    raise SnnCompileError("data file is truncated", file=self.path, hint=HINT)
+        return out
 
 
 def _open_hdf5(path: str, first: int) -> _Part:
