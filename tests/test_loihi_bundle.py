@@ -146,3 +146,29 @@ def test_bundle_of_a_graph_reproduces_golden(tmp_path):
     checked = run_bundle(tmp_path / "bundle", tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == f"all {n_values(golden)} spikes and states match"
+
+
+@pytest.mark.parametrize("saturate", [True, False])
+def test_bundle_reads_graded_data_files_like_the_emulator(tmp_path, saturate):
+    """run_lava.py --inputs with a data file ('spikes', floats) encodes as QInput.encode does:
+    clipped into the input's bits where the format saturates, refused where it does not."""
+    import runpy
+
+    rng = np.random.default_rng(5)
+    net = random_qnetwork(rng, load_target("loihi2"), depth=1)
+    net = net.replace(input=dataclasses.replace(net.input, dtype="int8", scale=50.0,
+                                                saturate=saturate))
+    x = rng.uniform(-4, 4, size=(6, 2, *net.input.shape)).astype(np.float32)  # beyond +-2.56
+    inside = np.clip(x, -2.5, 2.5)
+    bundle = tmp_path / "bundle"
+    LAVA.emit(LAVA.lower(net), bundle, inputs=inside, golden=emulate(net, inside),
+              source_name="graded")
+    spec = json.loads((bundle / "manifest.json").read_text())["input"]
+    np.savez(tmp_path / "data.npz", spikes=x)
+    read_inputs = runpy.run_path(str(bundle / "run_lava.py"))["read_inputs"]
+    if saturate:
+        np.testing.assert_array_equal(read_inputs(tmp_path / "data.npz", spec),
+                                      net.input.encode(x).reshape(x.shape))
+    else:
+        with pytest.raises(ValueError, match="exceed"):
+            read_inputs(tmp_path / "data.npz", spec)

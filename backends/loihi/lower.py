@@ -345,6 +345,7 @@ def lower(net: QNetwork) -> LavaNet:
                   "unit": inp.units[0].name, "dtype": str(net.input.dtype),
                   "scale": float(net.input.scale), "binary": net.input.binary,
                   "range": [int(v) for v in net.input.value_range],
+                  "saturate": bool(net.input.saturate),
                   "num_message_bits": message_bits(net, net.input.name),
                   "process": "RingBuffer"},
         "output": {"population": out.name, "state": "spikes" if out.neuron.spiking else "v"},
