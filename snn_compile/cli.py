@@ -458,9 +458,9 @@ def cmd_run(args) -> int:
         backend.check(network)
     trace = backend.run(network, spikes)
     trace = _recorded(trace, args.record)
-    from .ir.fixed_io import npz_bytes
+    from .ir.fixed_io import write_npz
 
-    write_file(output, npz_bytes(trace.to_npz_dict(), compress=args.compress))
+    write_file(output, lambda fh: write_npz(fh, trace.to_npz_dict(), compress=args.compress))
     print(terminal(f"wrote {output}: spikes {tuple(trace.output.shape)}, "
                    f"{len(trace.layers)} layers"))
     return 0

@@ -367,9 +367,10 @@ def atomic_dir(out):
         discard(old)
 
 
-def write_file(path, data: bytes) -> Path:
+def write_file(path, data) -> Path:
     """Write one file atomically: a hidden sibling, then a rename over ``path``. An existing
-    regular file is replaced (as ``-o`` of a compiler); a folder or symbolic link is refused."""
+    regular file is replaced (as ``-o`` of a compiler); a folder or symbolic link is refused.
+    ``data``: bytes, or a function that writes the content to the binary file it is given."""
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise SnnCompileError("the output file exists and is not a regular file", file=path,
@@ -377,7 +378,10 @@ def write_file(path, data: bytes) -> Path:
     tmp = path.with_name(f"{_sibling_prefix(path)}.partial-{os.getpid()}")
     try:
         with open(tmp, "xb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         with _suppress_oserror():

@@ -19,9 +19,7 @@ with sorted keys, templates are rendered from whole files.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import jinja2
@@ -29,6 +27,7 @@ import numpy as np
 
 from snn_compile.errors import SnnCompileError
 from snn_compile.escape import filters
+from snn_compile.ir.fixed_io import npz_bytes
 from snn_compile.trace import Trace
 
 from .lower import FORMAT_VERSION, LavaNet
@@ -36,28 +35,11 @@ from .mapping import map_to_cores
 from .run import encode
 
 HERE = Path(__file__).resolve().parent
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 VENDORED = {"lava_net/build.py": "build.py", "lava_net/lava_shim.py": "lava_shim.py",
             "lava_net/lava_cleanup.py": "lava_cleanup.py"}
 VENDORED_CUSTOM = {"lava_net/processes.py": "processes.py"}
 TEMPLATES = {"run_lava.py": "run_lava.py.j2", "compare.py": "compare.py.j2",
              "lava_net/__init__.py": "lava_net_init.py.j2"}
-
-
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An .npz archive (readable by np.load) with sorted members and a fixed timestamp."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]),
-                                      allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_STORED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            zf.writestr(info, member.getvalue())
-    return buf.getvalue()
 
 
 def json_bytes(data) -> bytes:
@@ -124,9 +106,9 @@ def bundle_files(lowered: LavaNet, *, inputs: np.ndarray, golden: Trace,
     env = _environment()
     files = {
         "manifest.json": json_bytes(manifest),
-        "params.npz": npz_bytes(lowered.params),
-        "inputs.npz": npz_bytes({"input": x}),
-        "golden.npz": npz_bytes(golden.to_npz_dict()),
+        "params.npz": npz_bytes(lowered.params, compress=False),
+        "inputs.npz": npz_bytes({"input": x}, compress=False),
+        "golden.npz": npz_bytes(golden.to_npz_dict(), compress=False),
         "README.md": (HERE / "BUNDLE.md").read_bytes(),
     }
     files.update({path: env.get_template(name).render(**context).encode()

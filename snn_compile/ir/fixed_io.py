@@ -39,20 +39,34 @@ JSON_NAME, NPZ_NAME = "network.json", "network.npz"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
-    """An .npz archive (np.load reads it) with sorted members and a fixed timestamp;
-    uncompressed members (``compress=False``) can be memory-mapped by readers."""
+def write_npz(fh, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
+    """Write an .npz archive (np.load reads it) to the binary file ``fh``: sorted members, a
+    fixed timestamp and Unix attributes, so the same arrays give the same bytes on any machine;
+    uncompressed members (``compress=False``) can be memory-mapped by readers. Each array is
+    streamed into the archive (no copy of it in memory)."""
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+    with zipfile.ZipFile(fh, "w", compression=method) as zf:
         for key in sorted(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]),
-                                      allow_pickle=False)
+            arr = np.ascontiguousarray(arrays[key])
+            if arr.dtype.hasobject:
+                raise ValueError(f"array '{key}' holds Python objects")
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                header, np.lib.format.header_data_from_array_1_0(arr))
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
             info.compress_type = method
             info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
+            info.create_system = 3
+            info.file_size = header.tell() + arr.nbytes  # decides ZIP64 as writestr would
+            with zf.open(info, "w") as dest:
+                dest.write(header.getvalue())
+                dest.write(arr.reshape(-1).view(np.uint8))
+
+
+def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+    """:func:`write_npz` into memory."""
+    buf = io.BytesIO()
+    write_npz(buf, arrays, compress)
     return buf.getvalue()
 
 
