@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_check.py                 # full run, writes check_results.json
     .venv/bin/python benchmarks/bench_check.py --quick         # small sizes (a smoke test)
-    options: --cases digits mlp  --repeats N  --engines serial pool dask  --output FILE
+    options: --cases digits mlp  --repeats N  --engines serial pool dask  --output FILE  --reader
 
-Cases (data written once to a temporary folder as uncompressed .npz, read memory-mapped):
+Cases (data written once to a temporary folder as uncompressed .npz and .npy files):
 
 * ``digits``: the shipped 64-128-10 digits model on its 360 test samples replicated to 36,000
   (T = 25), loihi2;
@@ -14,7 +14,9 @@ Cases (data written once to a temporary folder as uncompressed .npz, read memory
 Each run is ``snn_compile.check.run_check`` in a fresh Python process (``engine``: ``serial``,
 ``pool`` = 2 local processes, ``dask`` = a local Dask cluster of 2 worker processes started by
 the run); wall time and the peak resident memory of the largest process (the run's own, or its
-largest worker) come from that process tree. Runs are interleaved (A B C A B C) and medians
+largest worker: VmHWM of the run's process, ``ru_maxrss`` of its children, VmHWM of each Dask
+worker; ``ru_maxrss`` of a process includes its parent's peak at the fork, so the run's own is
+read from /proc) come from that process tree. Runs are interleaved (A B C A B C) and medians
 quoted; every report of one case must be identical across engines (checked).
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,10 @@ RESULTS = Path(__file__).with_name("check_results.json")
 RUNNER = r'''
 import json, sys, time, resource
 import numpy as np
+def peak_kb():
+    # this process's own peak RSS (VmHWM): ru_maxrss after exec keeps the parent's peak at fork
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(1)
@@ -65,11 +70,10 @@ seconds = time.perf_counter() - start
 report = {{k: v for k, v in result.report.items() if k != "engine"}}
 workers_rss = 0
 if engine == "dask":
-    info = client.run(lambda: __import__("resource").getrusage(
-        __import__("resource").RUSAGE_SELF).ru_maxrss)
+    info = client.run(peak_kb)
     workers_rss = max(info.values())
     client.close(); cluster.close()
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+own = peak_kb()
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({{"seconds": seconds, "samples": result.report["samples"],
                   "rss_mb": max(own, kids, workers_rss) / 1024,
@@ -131,7 +135,6 @@ def _run(model, network, data, engine, batch, tmp) -> dict:
     code = RUNNER.format(root=str(ROOT), model=str(model), network=str(network),
                          data=str(data), engine=engine, batch=batch, tmp=str(tmp))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=False)
@@ -140,9 +143,36 @@ def _run(model, network, data, engine, batch, tmp) -> dict:
         raise RuntimeError(f"{engine} run failed:\n{out.stderr[-3000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["wall"] = wall
-    res["tree_rss_mb"] = max(res["rss_mb"], resource.getrusage(
-        resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if before == 0 else res["rss_mb"])
     return res
+
+
+def reader_cost(folder: Path, samples: int = 4096, steps: int = 100, chunk: int = 64,
+                rounds: int = 3) -> dict:
+    """Reading the MLP data in chunks: the check's reader against a memory map, interleaved."""
+    from snn_compile.check.data import open_data
+
+    _, _, data = _mlp(folder, samples, steps)
+
+    def reader():
+        source = open_data(str(data))
+        for start in range(0, samples, chunk):
+            source.read(start, min(start + chunk, samples))
+        source.close()
+
+    def mapped():
+        arr = np.load(data, mmap_mode="r")
+        for start in range(0, samples, chunk):
+            np.asarray(arr[:, start:start + chunk], np.float32)
+
+    times = {"reader": [], "memmap": []}
+    for _ in range(rounds):
+        for name, fn in (("reader", reader), ("memmap", mapped)):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {"samples": samples, "steps": steps, "chunk": chunk,
+            "bytes": samples * steps * 784,
+            **{f"{k}_median_s": round(statistics.median(v), 3) for k, v in times.items()}}
 
 
 def main(argv=None) -> int:
@@ -152,7 +182,13 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", nargs="+", default=["serial", "pool", "dask"])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--reader", action="store_true",
+                        help="only time the data reader against a memory map (MLP data)")
     args = parser.parse_args(argv)
+    if args.reader:
+        with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+            print(json.dumps(reader_cost(Path(tmp)), indent=2))
+        return 0
     quick = args.quick
     sizes = {"digits": (3600 if quick else 36000, 25), "mlp": (256 if quick else 8192, 100),
              "mlp-speedup": (256 if quick else 4096, 100)}

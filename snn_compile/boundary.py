@@ -6,8 +6,8 @@
 * 0, or 1 when a check failed: what the command returned;
 * 2: bad arguments (argparse's message, see :func:`parse_args`), an
   :class:`~snn_compile.errors.SnnCompileError` (file, node, value, what to do), an ``OSError``
-  (the file, the system's reason and a hint: ENOSPC, ENAMETOOLONG, EACCES, ...) or a
-  ``MemoryError`` (how to need less memory);
+  (the file, the system's reason and a hint: ENOSPC, ENAMETOOLONG, EACCES, ...) or running
+  out of memory (``MemoryError``, or a library's own allocation error: how to need less);
 * 130: ``KeyboardInterrupt`` (Ctrl-C, SIGINT), "interrupted"; 143: SIGTERM, "terminated";
 * 3: anything else, a bug in snn-compile: "internal error", with the advice to rerun with
   ``--debug`` and report it.
@@ -61,12 +61,23 @@ def message(exc: BaseException) -> tuple[str, int]:
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(exc, OSError):
         return f"error: {_os_error(exc)}", EXIT_ERROR
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _out_of_memory(exc):
         return ("error: out of memory" + (f" ({exc})" if str(exc) else "")
                 + ". Use fewer samples or a smaller model, or lower SNN_COMPILE_MEMORY_BUDGET so "
                   "that oversized inputs are refused before they are read", EXIT_ERROR)
     return (f"internal error: {type(exc).__name__}: {exc}. This is a bug in snn-compile; "
             "rerun with --debug for the traceback and report it", EXIT_INTERNAL)
+
+
+#: How libraries say they ran out of memory without raising MemoryError: torch's allocator
+#: (RuntimeError "DefaultCPUAllocator: can't allocate memory"), the dynamic loader when a
+#: library cannot be mapped (ImportError "failed to map segment from shared object").
+_OOM_TEXTS = ("can't allocate memory", "cannot allocate memory", "failed to map segment")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (RuntimeError, ImportError)) and any(
+        text in str(exc).lower() for text in _OOM_TEXTS)
 
 
 def _os_error(exc: OSError) -> str:

@@ -115,3 +115,28 @@ def check_run(net, steps: int, batch: int, what: str = "the emulator run") -> in
     nbytes = padded * int(batch) * (neurons * RUN_BYTES_PER_NEURON_STEP + inputs * 8)
     return check(nbytes, what, detail=f"{padded} steps (incl. the target's latency) x {batch} "
                                       f"samples x {neurons} neurons")
+
+
+#: The address space that loading torch needs here: under ``prlimit --as`` / ``ulimit -v`` of
+#: 400-550 MB torch's own start-up aborts the process (C++ std::bad_alloc, or the loader's
+#: "cannot allocate memory for thread-local data") where Python cannot catch it;
+#: ``benchmarks/oom_limits.py`` measures the edge (650 MB imported).
+TORCH_ADDRESS_SPACE = 700 << 20
+
+
+def check_address_space(need: int = TORCH_ADDRESS_SPACE) -> None:
+    """SnnCompileError when the process's address-space limit (``ulimit -v``) is below
+    ``need``: called before torch is first imported, so a low limit is one clear line instead
+    of an abort inside a library."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise SnnCompileError("the address-space limit is too low to load torch",
+                              value=f"{soft / (1 << 20):.0f} MB",
+                              hint=f"raise it to at least {need >> 20} MB (ulimit -v "
+                                   f"{need >> 10}), or run a compiled network (snn-compile run "
+                                   "OUT/), which needs no torch")
+

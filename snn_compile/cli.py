@@ -258,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
 # ----------------------------------------------------------------------------- commands
 
 def _load(args, path: Path | None = None):
+    from .budget import check_address_space
     from .importers import load_model
+
+    check_address_space()  # loading a model imports torch
 
     path = args.model if path is None else path
     shape = None

@@ -158,6 +158,10 @@ def test_broken_input_is_one_line_exit_2(files, argv, capsys, monkeypatch, tmp_p
     (OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300), 2, "shorter"),
     (PermissionError(errno.EACCES, "Permission denied", "out"), 2, "permissions"),
     (MemoryError(), 2, "out of memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                  "allocate memory: you tried to allocate 4000000 bytes."), 2, "out of memory"),
+    (ImportError("libtorch_cpu.so: failed to map segment from shared object"), 2,
+     "out of memory"),
     (KeyboardInterrupt(), 130, "interrupted"),
     ("sigterm", 143, "terminated"),
 ])
@@ -205,3 +209,22 @@ def test_hostile_names_compile_and_the_bundle_runs_no_code(files, tmp_path, caps
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert not sentinel.exists()
+
+
+def test_an_address_space_limit_too_low_for_torch_is_one_line(files, tmp_path):
+    """Under `ulimit -v` / `prlimit --as` of a few hundred MB torch's start-up aborts the
+    process from C++; the command refuses first, in one line with exit 2
+    (benchmarks/oom_limits.py sweeps real limits)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (400 << 20, resource.RLIM_INFINITY))
+
+    code = "from snn_compile.cli import main; raise SystemExit(main(%r))" % (
+        ["inspect", str(files["model"])],)
+    run = subprocess.run([sys.executable, "-c", code], preexec_fn=limit, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "address-space limit" in run.stderr, run.stderr
