@@ -162,6 +162,22 @@ def test_files_folders_globs_and_hdf5_stream_the_same_samples(case, tmp_path):
         assert _comparable(got) == want, spec
 
 
+
+@pytest.mark.parametrize("kind", ["soft", "external"])
+def test_hdf5_data_linked_elsewhere_is_refused(tmp_path, kind):
+    """A data file whose 'spikes' is a soft or external link (the latter opens another file)
+    is refused before anything is read, like a model file's."""
+    h5py = pytest.importorskip("h5py")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as fh:
+        fh["x"] = np.zeros((3, 2, 4), np.float32)
+    with h5py.File(tmp_path / "data.h5", "w") as fh:
+        fh["x"] = np.zeros((3, 2, 4), np.float32)
+        fh["spikes"] = h5py.SoftLink("/x") if kind == "soft" else h5py.ExternalLink(str(other),
+                                                                                     "/x")
+    with pytest.raises(SnnCompileError, match="links its dataset elsewhere"):
+        open_data(tmp_path / "data.h5", (4,))
+
 def test_calibration_samples_can_be_skipped(case):
     graph, net, spikes, labels = case
     report = run_check(graph, net, spikes, labels, first_sample=16, progress=False).report

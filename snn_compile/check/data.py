@@ -275,6 +275,8 @@ def _open_hdf5(path: str, first: int) -> _Part:
     if "spikes" not in handle:
         handle.close()
         raise SnnCompileError("HDF5 data file has no 'spikes' dataset", file=path, hint=HINT)
+    for name in ("spikes", "labels"):
+        _refuse_links(path, handle, name)
     spikes = handle["spikes"]
     _refuse_foreign_storage(path, spikes)
     _check_spikes_header(path, spikes.shape, spikes.dtype)
@@ -283,6 +285,18 @@ def _open_hdf5(path: str, first: int) -> _Part:
         _refuse_foreign_storage(path, handle["labels"])
         labels = _check_labels(path, np.asarray(handle["labels"][()]), spikes.shape[1])
     return _Part(path, spikes, labels, first, handle)
+
+
+def _refuse_links(path: str, handle, name: str) -> None:
+    """Refuse a soft or external link in place of the dataset ``name`` (an external link opens
+    another file; a soft link may lead anywhere in this one)."""
+    import h5py
+
+    link = handle.get(name, getlink=True)
+    if link is not None and not isinstance(link, h5py.HardLink):
+        raise SnnCompileError("HDF5 data file links its dataset elsewhere", file=path,
+                              value=f"'{name}' is a {type(link).__name__}",
+                              hint="store the arrays in the file itself")
 
 
 def _refuse_foreign_storage(path: str, dataset) -> None:
