@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import SnnCompileError
 from ..ir.fixed import QNetwork
 from ..ir.fixed_io import network_files
@@ -136,7 +137,8 @@ def run_check(graph: Graph, net: QNetwork, data, labels=None,
     job = Job.make(graph, net, tolerance, keep_samples, threads)
     tally, kept, engine = run_chunks(job, source, chunks, workers=workers, cluster=cluster,
                                      progress=progress)
-    config = _config(net, source, batch_size, tolerance, thresholds, first_sample)
+    config = _config(net, source, batch_size, tolerance, thresholds, first_sample,
+                     digest=files_digest(job.network_files))
     timing = {k: engine.pop(k) for k in ("seconds", "samples_per_s") if k in engine}
     timing.update(engine)
     report = build_report(tally, config, graph, net, thresholds, engine)
@@ -145,27 +147,23 @@ def run_check(graph: Graph, net: QNetwork, data, labels=None,
 
 
 def network_digest(net: QNetwork) -> str:
+    return files_digest(network_files(net))
+
+
+def files_digest(files: dict) -> str:
+    """The sha256 of a compiled network's serialised form (:func:`network_files`)."""
     import hashlib
 
-    files = network_files(net)
     return hashlib.sha256(files["network.json"] + files["network.npz"]).hexdigest()
 
 
 def _config(net: QNetwork, source, batch_size: int, tolerance: int, thresholds,
-            first_sample: int = 0) -> dict:
-    return {"network_sha256": network_digest(net), "target": net.target.name,
+            first_sample: int = 0, digest: str | None = None) -> dict:
+    return {"network_sha256": digest or network_digest(net), "target": net.target.name,
             "target_sha256": net.target.sha256, "samples_total": source.samples,
             "steps": source.steps, "batch_size": batch_size, "tolerance": tolerance,
             "first_sample": first_sample,
-            "thresholds": thresholds.as_dict(), "tool_version": _version()}
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("snn-compile")
-    except Exception:  # noqa: BLE001 - a source checkout without metadata
-        return "unknown"
+            "thresholds": thresholds.as_dict(), "tool_version": __version__}
 
 
 def build_report(tally: Tally, config: dict, graph: Graph, net: QNetwork,
@@ -194,8 +192,8 @@ def build_report(tally: Tally, config: dict, graph: Graph, net: QNetwork,
                                 "float_accuracy": None if not n else 100 * fo / n,
                                 "fixed_accuracy": None if not n else 100 * qo / n}
                                for c, (n, fo, qo) in enumerate(classes.per_label)]
-    report["failures"] = [f["message"] for f in failures(report, thresholds)]
     report["failed_rules"] = failures(report, thresholds)
+    report["failures"] = [f["message"] for f in report["failed_rules"]]
     report["verdict"] = "pass" if not report["failures"] else "fail"
     return report
 
