@@ -30,11 +30,6 @@ class LayerAgreement:
         return asdict(self)
 
 
-def layer_offsets(net: QNetwork) -> dict[str, int]:
-    """Time alignment (lag) of every population."""
-    return {pop.name: pop.lag for pop in net.populations}
-
-
 def pad_for_latency(spikes: np.ndarray, net: QNetwork) -> np.ndarray:
     extra = net.max_lag
     if not extra:

@@ -82,11 +82,6 @@ class IntType:
                     and arr.max() <= self.max * step)
 
 
-def int_type(value) -> IntType:
-    """:meth:`IntType.parse`, for use as a converter."""
-    return IntType.parse(value)
-
-
 def signed_bits(lo: int, hi: int) -> int:
     """Smallest two's complement width (>= 2) holding every integer in ``[lo, hi]``."""
     lo, hi = int(lo), int(hi)

@@ -97,10 +97,6 @@ class ProjectionPlan:
         per_line = 64 // self.weights.itemsize
         return -(-self.target_size // per_line) * per_line
 
-    @property
-    def pooled(self) -> bool:
-        return self.proj.kind == "conv" and self.proj.conv.max_pool is not None
-
 
 @dataclass(frozen=True, eq=False)
 class PopulationPlan:

@@ -723,10 +723,6 @@ class _Mapped:
     edges: list = field(default_factory=list)  # internal edges
 
 
-def _neuron_names(nir_graph):
-    return sorted(_state_holders(_flatten_subgraphs(nir_graph)[0]))
-
-
 def _convert(nir_graph, conv: Convention, dt: float) -> Graph:
     nodes, edges = _flatten_subgraphs(nir_graph)
     order = _evaluation_order(nodes, edges, _state_holders(nodes))

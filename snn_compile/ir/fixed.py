@@ -302,13 +302,6 @@ class QProjection:
             raise GraphError("conv weight must be 4-D (C_out, C_in/groups, kH, kW)",
                              node=self.name, value=self.weight.shape)
 
-    @property
-    def recurrent_capable(self) -> bool:
-        return self.delay >= 1
-
-    def in_shape(self, source_shape: Shape) -> Shape:
-        return self.conv.in_shape if self.kind == "conv" else tuple(source_shape)
-
     def out_shape(self, source_shape: Shape) -> Shape:
         """The target shape this projection produces from a source of ``source_shape``."""
         if self.kind == "dense":
