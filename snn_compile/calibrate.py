@@ -51,7 +51,7 @@ def balance(graph: Graph, target: Target, data: np.ndarray, *, steps: int = 8,
         if len(group) > 1 or net.is_cyclic(group):
             for name in group:
                 reports[name].notes.append("thresholds not balanced: the layer is recurrent")
-            for name, states in run_cycle(net, group, outputs, T, B).items():
+            for name, states in run_cycle(net, group, outputs, T, B, "spikes").items():
                 outputs[name] = states["spikes"]
             continue
         pop = net.population(group[0])
@@ -60,7 +60,7 @@ def balance(graph: Graph, target: Target, data: np.ndarray, *, steps: int = 8,
             wanted = np.asarray(float_trace.layers[pop.name]["spikes"]) > 0
             pop = _balance_layer(net, pop, a, wanted, steps, reports[pop.name])
             net = net.with_population(pop)
-        outputs[pop.name] = run_population(net, pop, a)["spikes"]
+        outputs[pop.name] = run_population(net, pop, a, "spikes")["spikes"]
     return dataclasses.replace(quantized, network=net)
 
 
@@ -89,7 +89,8 @@ def _balance_layer(net: QNetwork, pop: QPopulation, a: np.ndarray, wanted: np.nd
 def _agreement(net: QNetwork, pop: QPopulation, thr: np.ndarray, a: np.ndarray,
                wanted: np.ndarray) -> np.ndarray:
     """Per-neuron share of (step, sample) spike entries equal to the float reference's."""
-    spikes = run_population(net, _with_threshold(pop, thr.reshape(pop.shape)), a)["spikes"]
+    spikes = run_population(net, _with_threshold(pop, thr.reshape(pop.shape)), a,
+                            "spikes")["spikes"]
     steps = wanted.shape[0]
     got = spikes[pop.lag:pop.lag + steps].reshape(wanted.shape) > 0
     return (got == wanted).reshape(steps * wanted.shape[1], -1).mean(axis=0)

@@ -70,9 +70,9 @@ def run_numpy(net: QNetwork, spikes: np.ndarray, *, record="all") -> Trace:
         if len(group) == 1 and not net.is_cyclic(group):
             pop = net.population(group[0])
             states = {pop.name: run_population(net, pop, population_input(net, pop, outputs,
-                                                                          T, B))}
+                                                                          T, B), record)}
         else:
-            states = run_cycle(net, group, outputs, T, B)
+            states = run_cycle(net, group, outputs, T, B, record)
         for name, st in states.items():
             outputs[name] = st["spikes"]
             keep = kept(net, name, record)
@@ -112,9 +112,10 @@ def population_input(net: QNetwork, pop: QPopulation, outputs: dict, T: int, B: 
 
 
 class _Population:
-    """A population's configuration, constants and recording buffers for one run."""
+    """A population's configuration, constants and recording buffers for one run (u and v
+    traces only where ``record`` keeps them; spikes always: later populations read them)."""
 
-    def __init__(self, net: QNetwork, pop: QPopulation, T: int, B: int):
+    def __init__(self, net: QNetwork, pop: QPopulation, T: int, B: int, record="all"):
         self.pop = pop
         self.cfg = NeuronConfig.of(net.target, pop.neuron)
         self.params = NeuronParams.of(O, pop.neuron, pop.size)
@@ -123,25 +124,29 @@ class _Population:
         self.u = np.zeros((B, n), np.int64)
         self.v = np.zeros((B, n), np.int64)
         self.out_s = np.zeros((T, B, n), spike_dtype(pop.neuron))
-        self.out_u = np.empty((T, B, n), u_type)
-        self.out_v = np.empty((T, B, n), v_type)
+        keep = kept(net, pop.name, record)
+        self.out_u = np.empty((T, B, n), u_type) if "u" in keep else None
+        self.out_v = np.empty((T, B, n), v_type) if "v" in keep else None
 
     def step(self, t: int, u):
         s, self.v = membrane(O, self.cfg, self.params, self.v, u)
         self.u = u
         if s is not None:
             self.out_s[t] = s
-        self.out_u[t] = u
-        self.out_v[t] = self.v
+        if self.out_u is not None:
+            self.out_u[t] = u
+        if self.out_v is not None:
+            self.out_v[t] = self.v
 
     def states(self) -> dict:
-        return {"spikes": self.out_s, "u": self.out_u, "v": self.out_v}
+        return {key: arr for key, arr in (("spikes", self.out_s), ("u", self.out_u),
+                                          ("v", self.out_v)) if arr is not None}
 
 
-def run_population(net: QNetwork, pop: QPopulation, a: np.ndarray) -> dict:
+def run_population(net: QNetwork, pop: QPopulation, a: np.ndarray, record="all") -> dict:
     """Step one population (outside any cycle) over time; ``a`` [T, B, n] is its input."""
     T, B = a.shape[:2]
-    state = _Population(net, pop, T, B)
+    state = _Population(net, pop, T, B, record)
     cfg, p = state.cfg, state.params
     if not cfg.has_current:
         u_all = current(O, cfg, p, None, a)  # a function of the input only: all steps at once
@@ -153,25 +158,26 @@ def run_population(net: QNetwork, pop: QPopulation, a: np.ndarray) -> dict:
     return state.states()
 
 
-def run_cycle(net: QNetwork, group: tuple[str, ...], outputs: dict, T: int, B: int) -> dict:
+def run_cycle(net: QNetwork, group: tuple[str, ...], outputs: dict, T: int, B: int,
+              record="all") -> dict:
     """Step the populations of one cycle together, in evaluation order, every time step."""
     members = set(group)
     dense_bits = net.target.accumulator.dense.bits
-    states = {name: _Population(net, net.population(name), T, B) for name in group}
+    states = {name: _Population(net, net.population(name), T, B, record) for name in group}
     outside = {name: population_input(net, net.population(name), outputs, T, B, skip=members)
                for name in group}
-    inside = {name: [p for p in net.incoming(name) if p.source in members] for name in group}
+    inside = {name: [(p, net.shape_of(p.source), p.accumulator(net.target).bits)
+                     for p in net.incoming(name) if p.source in members] for name in group}
     for t in range(T):
         for name in group:
             state = states[name]
             a = outside[name][t]
-            for proj in inside[name]:
+            for proj, source_shape, bits in inside[name]:
                 if t < proj.delay:
                     continue
                 src = states[proj.source].out_s[t - proj.delay]
-                acc = product(proj, src, net.shape_of(proj.source))
-                a = O.add(a, contribution(O, acc, proj.weight_exp,
-                                          proj.accumulator(net.target).bits))
+                acc = product(proj, src, source_shape)
+                a = O.add(a, contribution(O, acc, proj.weight_exp, bits))
             a = wrap(O, a, dense_bits)
             state.step(t, current(O, state.cfg, state.params, state.u, a))
     return {name: st.states() for name, st in states.items()}
