@@ -374,14 +374,21 @@ class QNetwork:
     def shape_of(self, name: str) -> Shape:
         return self.input.shape if name == self.input.name else self.by_name[name].shape
 
+    @cached_property
+    def _by_end(self) -> tuple[dict, dict]:
+        """Projections by target and by source, each tuple sorted by name."""
+        into, out = {}, {}
+        for p in sorted(self.projections, key=lambda p: p.name):
+            into.setdefault(p.target, []).append(p)
+            out.setdefault(p.source, []).append(p)
+        return ({k: tuple(v) for k, v in into.items()}, {k: tuple(v) for k, v in out.items()})
+
     def incoming(self, name: str) -> tuple[QProjection, ...]:
         """Projections into population ``name``, by name (their sum is exact: any order)."""
-        return tuple(sorted((p for p in self.projections if p.target == name),
-                            key=lambda p: p.name))
+        return self._by_end[0].get(name, ())
 
     def outgoing(self, name: str) -> tuple[QProjection, ...]:
-        return tuple(sorted((p for p in self.projections if p.source == name),
-                            key=lambda p: p.name))
+        return self._by_end[1].get(name, ())
 
     @cached_property
     def order(self) -> tuple[str, ...]:
