@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from ..errors import GraphError
 from .nodes import Input, Node, NeuronNode, Output, Shape
-from .topology import toposort
+from .topology import strongly_connected, toposort
 
 
 class Edge(NamedTuple):
@@ -75,34 +75,38 @@ class Graph:
         return self.by_name[name]
 
     @cached_property
-    def _reach(self) -> dict[str, set[str]]:
-        """Every node reachable from each node (over all edges)."""
+    def _component(self) -> dict[str, int]:
+        """Each node's strongly connected component (over all edges)."""
         succ: dict[str, set[str]] = {n.name: set() for n in self.nodes}
         for e in self.edges:
             succ.setdefault(e.src, set()).add(e.dst)
-        reach = {}
-        for start in succ:
-            seen, stack = set(), list(succ[start])
-            while stack:
-                node = stack.pop()
-                if node not in seen:
-                    seen.add(node)
-                    stack.extend(succ.get(node, ()))
-            reach[start] = seen
-        return reach
+            succ.setdefault(e.dst, set())
+        return {name: i for i, comp in enumerate(strongly_connected(list(succ), succ))
+                for name in comp}
 
     def is_recurrent(self, edge: Edge) -> bool:
-        """True when ``edge`` closes a cycle: its target reaches its source."""
-        return edge.src in self._reach.get(edge.dst, ())
+        """True when ``edge`` closes a cycle: its target reaches its source (both ends in one
+        strongly connected component)."""
+        comp = self._component
+        return edge.src in comp and comp[edge.src] == comp.get(edge.dst)
+
+    @cached_property
+    def _by_end(self) -> tuple[dict, dict]:
+        """Edges by destination (summation order) and by source (by destination, delay)."""
+        into, out = {}, {}
+        for e in self.edges:
+            into.setdefault(e.dst, []).append(e)
+            out.setdefault(e.src, []).append(e)
+        return ({k: tuple(sorted(v, key=lambda e: (self.is_recurrent(e), e.src, e.delay)))
+                 for k, v in into.items()},
+                {k: tuple(sorted(v, key=lambda e: (e.dst, e.delay))) for k, v in out.items()})
 
     def incoming(self, name: str) -> tuple[Edge, ...]:
         """Edges into ``name`` in summation order (see the module docstring)."""
-        edges = [e for e in self.edges if e.dst == name]
-        return tuple(sorted(edges, key=lambda e: (self.is_recurrent(e), e.src, e.delay)))
+        return self._by_end[0].get(name, ())
 
     def outgoing(self, name: str) -> tuple[Edge, ...]:
-        return tuple(sorted((e for e in self.edges if e.src == name),
-                            key=lambda e: (e.dst, e.delay)))
+        return self._by_end[1].get(name, ())
 
     def predecessors(self, name: str) -> list[str]:
         return [e.src for e in self.incoming(name)]
