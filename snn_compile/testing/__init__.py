@@ -80,9 +80,10 @@ def check_model(model, data, *, target: str = "loihi2", input_shape=None,
         calib = spikes[:, :first] if first else spikes
     else:
         calib = _data(calibration, graph)[0]
-    net = quantize(graph, load_target(target), calib).network
-    return run_check(graph, net, spikes, labels, thresholds, first_sample=first,
-                     progress=False, **options)
+    quantized = quantize(graph, load_target(target), calib)
+    # the float graph after the float passes, as the command line checks against
+    return run_check(quantized.float_graph, quantized.network, spikes, labels, thresholds,
+                     first_sample=first, progress=False, **options)
 
 
 def assert_spikes_match(model, data, **kwargs) -> CheckResult:
