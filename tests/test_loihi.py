@@ -232,7 +232,7 @@ def test_random_graphs_match_sweep(seed):
         LAVA.lower(net)
     except UnsupportedError as exc:
         assert "overload" in net.metadata["features"], exc
-        return
+        pytest.skip(f"Lava refuses this overload draw: {exc}")
     assert_lava_matches(net, x)
 
 
