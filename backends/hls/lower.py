@@ -34,6 +34,7 @@ import numpy as np
 
 from snn_compile.datapath.step import NeuronConfig
 from snn_compile.datatypes import signed_bits
+from snn_compile.emulator.synapse import row_sum_bound
 from snn_compile.errors import UnsupportedError
 from snn_compile.escape import CPP_KEYWORDS, cpp_identifier
 from snn_compile.ir.fixed import QNetwork, QNeuron, QPopulation, QProjection
@@ -226,19 +227,16 @@ def _projection_facts(net: QNetwork, p: QProjection, ident: str, sources: dict,
     if p.kind == "dense":
         n_out, n_in = w.shape
         shape = DenseShape(n_in, n_out)
-        gain = int(np.abs(w).sum(axis=1).max(initial=0))
         macs, kind = n_in * n_out, "dense"
     elif p.kind == "elementwise":
         n = src.size
         shape = ElementwiseShape(n)
-        gain = int(np.abs(w).max(initial=0))
         macs, kind = n, "elementwise"
         elementwise = np.broadcast_to(w, net.shape_of(p.source)).reshape(-1)
     else:
         shape = _conv_shape(p)
-        gain = int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
         macs, kind = shape.taps * shape.oh * shape.ow, "conv2d"
-    bound = x_max * gain
+    bound = x_max * row_sum_bound(p)
     acc = IntType(signed_bits(-bound, bound))
     scaled = acc.bits + max(p.weight_exp, 0)
     out = capped(p.accumulator(net.target).bits, scaled)
@@ -438,12 +436,7 @@ def _parallel_projection(f: ProjectionFacts, sources: dict, rf: int) -> Projecti
     values = p.weight.T if f.kind == "dense" else f.elementwise
     block = -(-f.macs // min(rf, f.macs))
     reuse = -(-f.macs // block)
-    if reuse == 1:
-        storage = "logic"
-    elif reuse >= BRAM_MIN_DEPTH and f.macs * f.weight.bits >= BRAM_MIN_BITS:
-        storage = "bram"
-    else:
-        storage = "lutram"
+    storage = "logic" if reuse == 1 else memory_storage(f.macs * f.weight.bits, reuse)
     rom = Rom(ident=f"{f.ident}_w", ctype=f.weight, values=values, dims=(f.macs,),
               storage=storage, factor=block)
     return Projection(**common, weights=rom, reuse=reuse, block=block)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn_compile.backend import ALL_PROJECTIONS, Capabilities, missing_capabilities
+from snn_compile.emulator.synapse import row_sum_bound
 from snn_compile.errors import UnsupportedError
 from snn_compile.ir.fixed import QNetwork, QPopulation, QProjection
 
@@ -284,8 +285,7 @@ def conv_entry(net, proj, src: Layout, tgt: Layout, bits: int, delay: int,
     if w.min(initial=0) < wt.min or w.max(initial=0) > wt.max:
         raise UnsupportedError(f"conv weight outside {wt}", node=proj.name,
                                value=int(w.flat[np.argmax(np.abs(w))]))
-    bound = largest_input(net, proj.source) * int(
-        np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
+    bound = largest_input(net, proj.source) * row_sum_bound(proj)
     if bound >= reg.INT32_LIMIT:
         raise UnsupportedError("convolution sum can exceed int32 in Lava's Conv (float64 -> "
                                "int32)", node=proj.name, value=bound, hint="use fewer input bits")
