@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 
 from snn_compile.backend import Backend
 from snn_compile.ir.fixed import QNetwork
+from snn_compile.ir.fixed_io import npz_bytes
 from snn_compile.trace import Trace
 
 from .builder import OPSET, save
@@ -52,18 +51,6 @@ def run_window(qnet: QNetwork, spikes: np.ndarray) -> Trace:
     last = qnet.output_population
     return Trace(output=layers[last.name]["spikes" if last.neuron.spiking else "v"],
                  layers=layers)
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` with fixed zip timestamps, so equal arrays give equal bytes."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key in sorted(arrays):
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]),
-                                      allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
 
 
 def _file_summary(path: Path) -> dict:
@@ -114,11 +101,11 @@ class OnnxBackend(Backend):
             files += [FLOAT_STEP_FILE, FLOAT_WINDOW_FILE]
         verified = None
         if inputs is not None:
-            _save_npz(out / INPUTS_FILE, {"spikes": np.asarray(inputs)})
+            (out / INPUTS_FILE).write_bytes(npz_bytes({"spikes": np.asarray(inputs)}))
             files.append(INPUTS_FILE)
         if golden is not None:
             arrays = golden.to_npz_dict() if isinstance(golden, Trace) else dict(golden)
-            _save_npz(out / GOLDEN_FILE, arrays)
+            (out / GOLDEN_FILE).write_bytes(npz_bytes(arrays))
             files.append(GOLDEN_FILE)
             if inputs is not None:
                 verified = _matches(run_window(qnet, inputs), arrays)
